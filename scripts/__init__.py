@@ -1,0 +1,1 @@
+"""Helpers for local runs and tests (not deployed)."""
