@@ -1,0 +1,142 @@
+"""Blob-created events, in the Event Grid schema and the CloudEvents 1.0 schema.
+
+The trigger module turns the host's event object into a plain dict in the event's own wire
+schema; :func:`parse_blob_created` reads either schema into one :class:`BlobCreatedEvent`.
+:func:`make_event_grid_event` builds the same payload that Azure Storage publishes, for
+replay, reconciliation and the local run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+_SUBJECT_PREFIX = "/blobServices/default/containers/"
+
+
+class EventError(ValueError):
+    """An event that is not a usable BlobCreated event; the message says why."""
+
+
+@dataclass(frozen=True)
+class BlobCreatedEvent:
+    """What the pipeline needs from a BlobCreated event."""
+
+    id: str
+    time: str
+    container: str
+    blob_name: str
+    url: str
+    etag: str
+    content_length: int | None
+    schema: str
+    payload: dict[str, Any]
+
+
+def event_type(payload: dict[str, Any]) -> str:
+    """The event's type in either schema ('' if it has none)."""
+    return str(payload.get("type") or payload.get("eventType") or "")
+
+
+def parse_blob_created(payload: dict[str, Any]) -> BlobCreatedEvent:
+    """Read a BlobCreated event in the Event Grid or CloudEvents schema.
+
+    Raises EventError for another event type or a payload without subject/url.
+    """
+    cloud = "specversion" in payload
+    kind = event_type(payload)
+    if kind != BLOB_CREATED:
+        raise EventError(f"event {payload.get('id')!r} has type {kind!r}, not {BLOB_CREATED}")
+    data = payload.get("data") or {}
+    if not isinstance(data, dict):
+        raise EventError(f"event {payload.get('id')!r}: data is not an object")
+    subject = str(payload.get("subject") or "")
+    url = str(data.get("url") or "")
+    container, blob_name = _container_and_blob(subject, url)
+    length = data.get("contentLength")
+    time = payload.get("time") if cloud else payload.get("eventTime")
+    return BlobCreatedEvent(
+        id=str(payload.get("id") or ""),
+        time=_iso(time),
+        container=container,
+        blob_name=blob_name,
+        url=url,
+        etag=str(data.get("eTag") or data.get("etag") or ""),
+        content_length=int(length) if isinstance(length, int | float) else None,
+        schema="CloudEvents" if cloud else "EventGrid",
+        payload=payload,
+    )
+
+
+def _container_and_blob(subject: str, url: str) -> tuple[str, str]:
+    # The subject carries the blob name unencoded; the url is percent-encoded.
+    if subject.startswith(_SUBJECT_PREFIX) and "/blobs/" in subject:
+        container, _, blob = subject[len(_SUBJECT_PREFIX) :].partition("/blobs/")
+        if container and blob:
+            return container, blob
+    if url:
+        path = unquote(urlsplit(url).path).lstrip("/")
+        container, _, blob = path.partition("/")
+        if container and blob:
+            return container, blob
+    raise EventError(f"event has neither a blob subject nor a blob url (subject {subject!r})")
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value or "")
+
+
+def make_event_grid_event(
+    *,
+    account_url: str,
+    container: str,
+    blob_name: str,
+    etag: str,
+    content_length: int,
+    event_time: datetime | None = None,
+    event_id: str | None = None,
+    topic: str = "",
+) -> dict[str, Any]:
+    """A BlobCreated event in the Event Grid schema, as Azure Storage publishes it."""
+    when = (event_time or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "topic": topic,
+        "subject": f"{_SUBJECT_PREFIX}{container}/blobs/{blob_name}",
+        "eventType": BLOB_CREATED,
+        "eventTime": when.isoformat().replace("+00:00", "Z"),
+        "dataVersion": "",
+        "metadataVersion": "1",
+        "data": {
+            "api": "PutBlob",
+            "clientRequestId": str(uuid.uuid4()),
+            "requestId": str(uuid.uuid4()),
+            "eTag": etag,
+            "contentType": "application/octet-stream",
+            "contentLength": content_length,
+            "blobType": "BlockBlob",
+            "url": f"{account_url.rstrip('/')}/{container}/{blob_name}",
+            "sequencer": f"{int(when.timestamp() * 1e6):032x}",
+            "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+        },
+    }
+
+
+def to_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The same event in the CloudEvents 1.0 schema (as an Event Grid subscription sends it)."""
+    return {
+        "specversion": "1.0",
+        "id": event["id"],
+        "source": event.get("topic", ""),
+        "type": event["eventType"],
+        "time": event["eventTime"],
+        "subject": event["subject"],
+        "datacontenttype": "application/json",
+        "data": event["data"],
+    }

@@ -1,0 +1,48 @@
+"""The ConvertRequest schema, validated on both ends."""
+
+import json
+
+import pytest
+
+from shared_code.messages import ConvertRequest, MessageError, SourceBlob
+
+SOURCE = SourceBlob(
+    url="https://a.blob.core.windows.net/raw/snorre/f.sgy", container="raw",
+    name="snorre/f.sgy", etag='"0x8D"', event_id="e1", event_time="2026-11-23T12:00:00Z",
+)  # fmt: skip
+REQUEST = ConvertRequest(
+    field="snorre", decimated_path="decimated/snorre/f.sgy.segy", file_type="SEGY",
+    sampling_rate_hz=250.0, integer_counts=True, source=SOURCE, operation_id="op",
+)  # fmt: skip
+
+
+def test_roundtrip() -> None:
+    assert ConvertRequest.from_json(REQUEST.to_json()) == REQUEST
+    assert json.loads(REQUEST.to_json())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d.update(version=2), "version 2"),
+        (lambda d: d.pop("version"), "version None"),
+        (lambda d: d.pop("field"), "'field'"),
+        (lambda d: d.update(sampling_rate_hz="250"), "sampling_rate_hz"),
+        (lambda d: d.update(integer_counts=1), "integer_counts"),
+        (lambda d: d.update(decimated_path="../etc/passwd"), "not under decimated"),
+        (lambda d: d.update(surprise=1), "unknown keys"),
+        (lambda d: d.pop("source"), "source"),
+        (lambda d: d["source"].pop("name"), "source.'name'|source.name"),
+    ],
+)
+def test_invalid_messages_rejected(mutate, match: str) -> None:
+    raw = json.loads(REQUEST.to_json())
+    mutate(raw)
+    with pytest.raises(MessageError, match=match):
+        ConvertRequest.from_json(json.dumps(raw))
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", b"\xff\xfe"])
+def test_garbage_rejected(text: str) -> None:
+    with pytest.raises(MessageError):
+        ConvertRequest.from_json(text)
