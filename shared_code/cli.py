@@ -28,13 +28,16 @@ def _etag(path: Path) -> str:
 
 def cmd_process(args: argparse.Namespace) -> int:
     from shared_code.failures import record_failure
-    from shared_code.fields import load_fields
+    from shared_code.fields import FieldConfigError, UnknownFieldError, load_fields
     from shared_code.messages import SourceBlob
     from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
     from shared_code.share_layout import ensure_layout
 
-    registry = load_fields(Path(args.fields).resolve())
-    cfg = registry.get(args.field)
+    try:
+        cfg = load_fields(Path(args.fields).resolve()).get(args.field)
+    except (FieldConfigError, UnknownFieldError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     share = Path(args.output)
     ensure_layout(share)
     failures = 0

@@ -50,3 +50,64 @@ def pipeline_env(azurite_conn: str, share: Path, unique: str) -> dict[str, str]:
         "SHARE_ROOT": str(share),
         "FIELDS_CONFIG": str(ROOT / "config" / "fields.toml"),
     }
+
+
+class LocalPipeline:
+    """A raw container, a convert queue (+ poison) and a share, wired to the real triggers."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        from azure.storage.blob import BlobServiceClient
+        from azure.storage.queue import QueueClient
+
+        self.env = env
+        conn = env["PIPELINE_STORAGE"]
+        self.share = Path(env["SHARE_ROOT"])
+        self.blobs = BlobServiceClient.from_connection_string(conn)
+        self.container = self.blobs.create_container(env["RAW_CONTAINER"])
+        # No decode policy: tests see the wire format, and decode it as the host does.
+        self.queue = QueueClient.from_connection_string(conn, env["CONVERT_QUEUE"])
+        self.queue.create_queue()
+        self.poison = QueueClient.from_connection_string(conn, env["CONVERT_QUEUE"] + "-poison")
+        self.poison.create_queue()
+
+    def upload(self, blob_name: str, payload: bytes) -> dict:
+        props = self.container.upload_blob(blob_name, payload, overwrite=True)
+        return {"etag": str(props["etag"]), "size": len(payload)}
+
+    def event(self, blob_name: str, etag: str = '"0x0"', size: int = 1, container: str | None = None) -> dict:
+        from shared_code.events import make_event_grid_event
+
+        return make_event_grid_event(
+            account_url=self.blobs.url, container=container or self.env["RAW_CONTAINER"],
+            blob_name=blob_name, etag=etag, content_length=size,
+        )  # fmt: skip
+
+    def upload_and_deliver(self, blob_name: str, payload: bytes, cloud: bool = False) -> dict:
+        from scripts.local_host import deliver_event
+        from shared_code.events import to_cloud_event
+
+        props = self.upload(blob_name, payload)
+        event = self.event(blob_name, props["etag"], props["size"])
+        deliver_event(to_cloud_event(event) if cloud else event)
+        return event
+
+    def drain(self):
+        from scripts.local_host import drain_queue
+
+        return drain_queue(self.queue, self.poison)
+
+    def failures(self) -> list[dict]:
+        from shared_code.failures import list_failures
+
+        return [record for _path, record in list_failures(self.share)]
+
+
+@pytest.fixture
+def pipeline(pipeline_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
+    from shared_code.settings import get_settings
+
+    for key, value in pipeline_env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield LocalPipeline(pipeline_env)
+    get_settings.cache_clear()

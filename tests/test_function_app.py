@@ -1,0 +1,46 @@
+"""The app indexes what the host needs: the functions and their binding JSON."""
+
+import json
+from pathlib import Path
+
+import function_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bindings() -> dict[str, list[dict]]:
+    return {
+        f.get_function_name(): json.loads(f.get_function_json())["bindings"]
+        for f in function_app.app.get_functions()
+    }
+
+
+def test_decimate_is_an_event_grid_trigger() -> None:
+    (binding,) = _bindings()["decimate"]
+    assert binding["type"] == "eventGridTrigger"
+    assert binding["direction"] == "IN"
+    assert binding["name"] == "event"
+
+
+def test_convert_is_a_queue_trigger_on_the_configured_queue() -> None:
+    (binding,) = _bindings()["convert"]
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == "%CONVERT_QUEUE%"
+    assert binding["connection"] == "PIPELINE_STORAGE"
+    assert "CONVERT_QUEUE" in sample and "PIPELINE_STORAGE" in sample
+
+
+def test_host_json_contract() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
+    queues = host["extensions"]["queues"]
+    assert queues["messageEncoding"] == "base64"
+    assert queues["maxDequeueCount"] >= 1
+
+
+def test_trigger_modules_are_thin() -> None:
+    # shared_code never imports azure.functions: everything there runs without the host.
+    for path in (ROOT / "shared_code").rglob("*.py"):
+        text = path.read_text()
+        assert "azure.functions" not in text and "import azure.functions" not in text, path
