@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,24 @@ def host_json() -> dict[str, Any]:
     return dict(json.loads((ROOT / "host.json").read_text()))
 
 
-def user_function(name: str) -> Callable[..., Any]:
-    """The Python function the host would invoke for ``name``, found by indexing the app."""
+@cache
+def indexed_functions() -> dict[str, Any]:
+    """The app's functions by name, indexed once as the host does.
+
+    ``FunctionApp.get_functions()`` may only be called once per app: a second call sees the
+    names from the first and raises "does not have a unique function name".
+    """
     import function_app
 
-    for fn in function_app.app.get_functions():
-        if fn.get_function_name() == name:
-            return fn.get_user_function()
-    raise LookupError(f"function {name!r} is not indexed by function_app")
+    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+
+
+def user_function(name: str) -> Callable[..., Any]:
+    """The Python function the host would invoke for ``name``, found by indexing the app."""
+    try:
+        return indexed_functions()[name].get_user_function()  # type: ignore[no-any-return]
+    except KeyError:
+        raise LookupError(f"function {name!r} is not indexed by function_app") from None
 
 
 def deliver_event(payload: dict[str, Any]) -> None:

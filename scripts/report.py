@@ -68,13 +68,21 @@ def plot_before_after(raw_path: Path, share_root: Path, blob: str, png: Path, ch
     offset = (after_tr.stats.starttime.ns - block.starttime_ns) / 1e9
     t_after = offset + np.arange(after.size) / after_tr.stats.sampling_rate
 
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7))
+    fig, (ax1, ax_zoom, ax2) = plt.subplots(3, 1, figsize=(11, 10))
     ax1.plot(t_before, before, lw=0.5, color="0.6", label=f"raw {block.sampling_rate:g} Hz")
     ax1.plot(t_after, after, lw=0.8, color="C3", label=f"{after_tr.id} {after_tr.stats.sampling_rate:g} Hz")
     ax1.set_xlabel("seconds after file start")
     ax1.set_ylabel("counts")
     ax1.set_title(f"{blob}, trace {channel}: before and after decimation")
     ax1.legend(loc="upper right")
+    # The largest arrival, close up: timing and waveform shape are what a picker sees.
+    peak = t_before[int(np.argmax(np.abs(before - before.mean())))]
+    for t, x, style in ((t_before, before, dict(color="0.6", lw=0.8, marker=".", ms=2)),
+                        (t_after, after, dict(color="C3", lw=1.0, marker="o", ms=3))):  # fmt: skip
+        sel = (t > peak - 0.15) & (t < peak + 0.15)
+        ax_zoom.plot(t[sel], x[sel], **style)
+    ax_zoom.set_xlabel("seconds after file start (largest arrival, ±0.15 s)")
+    ax_zoom.set_ylabel("counts")
     for x, rate, style, label in (
         (before, block.sampling_rate, dict(color="0.6", lw=0.6), "raw"),
         (after, after_tr.stats.sampling_rate, dict(color="C3", lw=0.8), "decimated"),

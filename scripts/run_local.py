@@ -73,10 +73,10 @@ def run(samples: dict[str, Path], work: Path) -> int:
     for n, (blob_name, path) in enumerate(samples.items()):
         step(f"uploading {blob_name} ({path.stat().st_size / 1e6:.1f} MB)")
         with open(path, "rb") as fh:
-            props = container.upload_blob(blob_name, fh, overwrite=True)
+            client = container.upload_blob(blob_name, fh, overwrite=True)
         event = make_event_grid_event(
             account_url=blobs.url, container=settings.raw_container, blob_name=blob_name,
-            etag=str(props["etag"]), content_length=path.stat().st_size,
+            etag=str(client.get_blob_properties().etag), content_length=path.stat().st_size,
         )  # fmt: skip
         schema = "Event Grid" if n % 2 == 0 else "CloudEvents 1.0"
         step(f"delivering BlobCreated ({schema} schema) to decimate")

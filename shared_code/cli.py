@@ -60,7 +60,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             conv = convert_file(request, share, cfg)
         except Exception as exc:
             failures += 1
-            reason = str(exc) if isinstance(exc, PERMANENT_ERRORS | OSError) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, (*PERMANENT_ERRORS, OSError)) else f"{type(exc).__name__}: {exc}"
             record_failure(share, stage="process", reason=reason, blob=blob, etag=etag, field=cfg.name)
             print(f"{prefix}: FAILED: {reason}", file=sys.stderr, flush=True)
             continue

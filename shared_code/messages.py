@@ -37,7 +37,9 @@ class ConvertRequest:
     ``decimated_path`` is relative to the share root; ``file_type`` is the decimated file's
     format name (``SEGY``, ``MSEED``, ``SAC``, ...); ``sampling_rate_hz`` is its rate (Hz);
     ``integer_counts`` says whether samples are integer counts (written Steim-2) or floats
-    (written FLOAT32).
+    (written FLOAT32). ``trace_indices`` gives, in file order, each decimated trace's position
+    in the raw file as compact ranges (``"0-3,8-11"``; empty: the identity), so SEED ids derived
+    from trace positions survive a channel selection.
     """
 
     field: str
@@ -47,6 +49,7 @@ class ConvertRequest:
     integer_counts: bool
     source: SourceBlob
     operation_id: str = ""
+    trace_indices: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = VERSION
 
@@ -78,6 +81,7 @@ class ConvertRequest:
                 integer_counts=_bool(raw, "integer_counts"),
                 source=source,
                 operation_id=str(raw.get("operation_id", "")),
+                trace_indices=str(raw.get("trace_indices", "")),
                 extra=dict(raw.get("extra") or {}),
             )
         except TypeError as exc:
@@ -89,6 +93,12 @@ class ConvertRequest:
             raise MessageError(
                 f"convert message decimated_path {request.decimated_path!r} is not under decimated/"
             )
+        try:
+            parse_ranges(request.trace_indices)
+        except ValueError:
+            raise MessageError(
+                f"convert message trace_indices {request.trace_indices[:40]!r} is not 'a-b,c,...'"
+            ) from None
         if not request.sampling_rate_hz > 0:
             raise MessageError(f"convert message sampling_rate_hz {request.sampling_rate_hz} <= 0")
         return request
@@ -113,3 +123,28 @@ def _bool(obj: dict[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise MessageError(f"convert message field {key!r} must be true or false")
     return value
+
+
+def format_ranges(indices: list[int]) -> str:
+    """Compact ``"0-3,8,10-11"`` form of a list of non-negative integers, order kept."""
+    parts: list[str] = []
+    i = 0
+    while i < len(indices):
+        j = i
+        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
+            j += 1
+        parts.append(str(indices[i]) if i == j else f"{indices[i]}-{indices[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def parse_ranges(text: str) -> list[int]:
+    """Inverse of :func:`format_ranges`; raises ValueError on anything else."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        lo, hi = int(first), int(last or first)
+        if lo < 0 or hi < lo:
+            raise ValueError(part)
+        out.extend(range(lo, hi + 1))
+    return out

@@ -24,7 +24,13 @@ from shared_code.dsp import decimate_block
 from shared_code.events import BLOB_CREATED, EventError, event_type, parse_blob_created
 from shared_code.failures import record_failure
 from shared_code.fields import FieldConfig, FieldConfigError, UnknownFieldError, load_fields
-from shared_code.messages import ConvertRequest, MessageError, SourceBlob
+from shared_code.messages import (
+    ConvertRequest,
+    MessageError,
+    SourceBlob,
+    format_ranges,
+    parse_ranges,
+)
 from shared_code.settings import Settings
 from shared_code.share_layout import (
     BlobNameError,
@@ -128,6 +134,7 @@ def decimate_file(
         formats.write(decimated, fh, out_format)
     first_in, first_out = recording.blocks[0], decimated.blocks[0]
     integer = all(b.is_integer for b in decimated.blocks)
+    indices = [t.index for b in decimated.blocks for t in b.traces]
     report = StageReport(
         blob=blob_name,
         field=cfg.name,
@@ -159,6 +166,7 @@ def decimate_file(
         integer_counts=integer,
         source=source,
         operation_id=operation_id,
+        trace_indices="" if indices == list(range(len(indices))) else format_ranges(indices),
     )
     return request, report
 
@@ -175,6 +183,16 @@ def convert_file(request: ConvertRequest, share_root: Path, cfg: FieldConfig) ->
     if not decimated_path.is_file():
         raise FileNotFoundError(f"{request.source.name}: decimated file {request.decimated_path} not found")
     recording = formats.read(decimated_path, name=request.decimated_path)
+    if request.trace_indices:
+        indices = parse_ranges(request.trace_indices)
+        traces = [t for b in recording.blocks for t in b.traces]
+        if len(indices) != len(traces):
+            raise InputError(
+                f"{request.source.name}: decimated file has {len(traces)} traces, the message "
+                f"names {len(indices)}"
+            )
+        for trace, index in zip(traces, indices, strict=True):
+            trace.index = index
     seed_ids: list[str] = []
     for block in recording.blocks:
         for trace in block.traces:

@@ -83,6 +83,15 @@ def _storage_name(name: str, value: str) -> str:
     return value
 
 
+def _table_name(name: str, value: str) -> str:
+    # Azure's rule for tables: 3-63 letters and digits, starting with a letter.
+    if not (3 <= len(value) <= 63 and value[0].isalpha() and value.isalnum() and value.isascii()):
+        raise SettingsError(
+            f"setting {name}={value!r}: must be 3-63 letters and digits, starting with a letter"
+        )
+    return value
+
+
 def _positive_number(name: str, value: str) -> float:
     try:
         number = float(value)
@@ -148,7 +157,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         raw_container=_storage_name("RAW_CONTAINER", get("RAW_CONTAINER")),
         convert_queue=_storage_name("CONVERT_QUEUE", get("CONVERT_QUEUE")),
-        ledger_table=get("LEDGER_TABLE"),
+        ledger_table=_table_name("LEDGER_TABLE", get("LEDGER_TABLE")),
         share_root=share_root,
         fields_config=fields_config,
         seam_timeout_minutes=_positive_number("SEAM_TIMEOUT_MINUTES", get("SEAM_TIMEOUT_MINUTES")),

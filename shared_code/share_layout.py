@@ -110,7 +110,7 @@ def blob_paths(name: str) -> BlobPaths:
 def blob_key(name: str, *extra: str) -> str:
     """A stable file-name-safe key for any string (hostile names included)."""
     digest = hashlib.sha256("\0".join((name, *extra)).encode("utf-8", "surrogatepass"))
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-60:].strip("._") or "blob"
+    safe = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", name)[-60:].strip("._") or "blob"
     return f"{safe}-{digest.hexdigest()[:16]}"
 
 

@@ -71,8 +71,8 @@ class LocalPipeline:
         self.poison.create_queue()
 
     def upload(self, blob_name: str, payload: bytes) -> dict:
-        props = self.container.upload_blob(blob_name, payload, overwrite=True)
-        return {"etag": str(props["etag"]), "size": len(payload)}
+        client = self.container.upload_blob(blob_name, payload, overwrite=True)
+        return {"etag": str(client.get_blob_properties().etag), "size": len(payload)}
 
     def event(self, blob_name: str, etag: str = '"0x0"', size: int = 1, container: str | None = None) -> dict:
         from shared_code.events import make_event_grid_event

@@ -46,3 +46,12 @@ def test_invalid_messages_rejected(mutate, match: str) -> None:
 def test_garbage_rejected(text: str) -> None:
     with pytest.raises(MessageError):
         ConvertRequest.from_json(text)
+
+
+def test_trace_index_ranges() -> None:
+    from shared_code.messages import format_ranges, parse_ranges
+
+    indices = [0, 1, 2, 3, 8, 10, 11, 4]
+    assert format_ranges(indices) == "0-3,8,10-11,4"
+    assert parse_ranges(format_ranges(indices)) == indices
+    assert parse_ranges("") == []

@@ -36,6 +36,7 @@ def test_identity_based_storage() -> None:
         ({"PIPELINE_STORAGE": ""}, "PIPELINE_STORAGE"),
         ({"CONVERT_QUEUE": "Bad_Name"}, "CONVERT_QUEUE"),
         ({"RAW_CONTAINER": "ab"}, "RAW_CONTAINER"),
+        ({"LEDGER_TABLE": "led-ger"}, "LEDGER_TABLE"),
         ({"RETENTION_DAYS": "soon"}, "RETENTION_DAYS"),
         ({"SEAM_TIMEOUT_MINUTES": "-1"}, "SEAM_TIMEOUT_MINUTES"),
         ({"FIELDS_CONFIG": "/nonexistent/fields.toml"}, "FIELDS_CONFIG"),

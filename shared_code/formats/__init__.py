@@ -1,0 +1,160 @@
+"""Waveform formats: pick the reader by content, read a Recording, write the decimated file.
+
+One module per format family (as ObsPy's ``obspy/io/<format>/core.py``), each with a cheap
+``is_<format>(path)`` content check and ``read(path, name) -> Recording``; writable ones also
+have ``can_write(recording)`` (lossless?) and ``write(recording, binary_file)``. A new format
+is one module and one line in :data:`FORMATS`. Extensions are never looked at.
+
+Importing this package is cheap: ObsPy and segyio are imported by the functions that use them.
+
+Typical use::
+
+    recording = formats.read(local_path, name=blob_name)      # FormatError names the blob
+    ...decimate...
+    fmt = formats.output_format(decimated)                    # e.g. "SEGY" or "MSEED"
+    formats.write(decimated, staging_file, fmt)               # file object or path
+    extension = formats.EXTENSIONS[fmt]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import BinaryIO
+
+from shared_code.formats import generic, gse2, mseed, sac, seg2, segy, su
+from shared_code.formats.errors import FormatError
+from shared_code.waveforms import Recording
+
+__all__ = ["EXTENSIONS", "FORMATS", "Format", "FormatError", "detect", "output_format", "read"]
+__all__ += ["write"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One format family: its name, output extension, content check, reader, writer."""
+
+    name: str
+    extension: str
+    detect: Callable[[Path], bool]
+    read: Callable[[Path, str], Recording]
+    can_write: Callable[[Recording], bool] | None = None
+    write: Callable[[Recording, BinaryIO], None] | None = None
+
+    @classmethod
+    def of(cls, module: ModuleType, detect: Callable[[Path], bool]) -> Format:
+        """A format from its module: NAME, EXTENSION, read and, if present, can_write/write."""
+        return cls(
+            module.NAME,
+            module.EXTENSION,
+            detect,
+            module.read,
+            getattr(module, "can_write", None),
+            getattr(module, "write", None),
+        )
+
+
+#: Checked in this order: magic numbers first, SEG-Y before SU (SU has no file header, only
+#: structure), ObsPy's other readers last.
+FORMATS: tuple[Format, ...] = (
+    Format.of(seg2, seg2.is_seg2),
+    Format.of(mseed, mseed.is_mseed),
+    Format.of(gse2, gse2.is_gse2),
+    Format.of(sac, sac.is_sac),
+    Format.of(segy, segy.is_segy),
+    Format.of(su, su.is_su),
+    Format.of(generic, generic.is_obspy),
+)
+_BY_NAME = {f.name: f for f in FORMATS}
+#: Format name -> file extension (no dot) of files written in it.
+EXTENSIONS: dict[str, str] = {f.name: f.extension for f in FORMATS if f.write}
+#: Where a recording goes when its own format cannot carry it without loss.
+FALLBACK = mseed.NAME
+_SIGNATURES = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+def detect(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """The format name of a file, from its content; ``name`` is shown in errors (blob name)."""
+    path = Path(path)
+    shown = name or str(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise FormatError(shown, "empty file (0 bytes)")
+    for fmt in FORMATS:
+        if fmt.detect(path):
+            return fmt.name
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    raise FormatError(shown, f"not seismic data: {_describe(head)}, no waveform reader accepts it")
+
+
+def _describe(head: bytes) -> str:
+    for magic, what in _SIGNATURES.items():
+        if head.startswith(magic):
+            return f"looks like {what}"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"unknown binary content starting {head[:8]!r}"
+    return f"looks like a text file starting {head[:40].decode('utf-8')!r}"
+
+
+def read(path: str | os.PathLike[str], name: str | None = None) -> Recording:
+    """Read a waveform file of any supported format into a Recording.
+
+    ``path`` is the local file; ``name`` (e.g. the blob name) is what errors and
+    ``Recording.source`` show. Raises :class:`FormatError` for empty, truncated, non-seismic
+    or unsupported files; library errors are wrapped into it with the reason.
+    """
+    path = Path(path)
+    shown = name or str(path)
+    fmt = _BY_NAME[detect(path, shown)]
+    try:
+        recording = fmt.read(path, shown)
+    except (FormatError, MemoryError, FileNotFoundError, PermissionError):
+        raise
+    except Exception as exc:
+        raise FormatError(
+            shown, f"unreadable {fmt.name} file: {type(exc).__name__}: {exc}"
+        ) from exc
+    if recording.n_traces == 0:
+        raise FormatError(shown, f"{recording.format} file holds no traces")
+    return recording
+
+
+def output_format(recording: Recording) -> str:
+    """The format family for the decimated file of this recording.
+
+    The input's family where its writer carries the data, the µs start times, the sample
+    interval and each trace's identity without loss (decided per recording: e.g. a SEG-Y whose
+    interval is not a whole number of µs ≤ 32767, or whose start time does not fit the trace
+    header, goes to miniSEED); miniSEED otherwise (SEG-2 and formats without a writer).
+    """
+    fmt = _BY_NAME.get(recording.format)
+    if fmt and fmt.can_write and fmt.write and fmt.can_write(recording):
+        return fmt.name
+    return FALLBACK
+
+
+def write(recording: Recording, target: str | os.PathLike[str] | BinaryIO, fmt: str) -> None:
+    """Write a recording in format ``fmt`` (a key of :data:`EXTENSIONS`).
+
+    ``target`` is an open binary file (e.g. the atomic staging file) or a path.
+    """
+    spec = _BY_NAME.get(fmt)
+    if spec is None or spec.write is None:
+        raise FormatError(recording.source, f"no writer for format {fmt!r}")
+    if isinstance(target, (str, os.PathLike)):
+        with open(target, "wb") as out:
+            spec.write(recording, out)
+    else:
+        spec.write(recording, target)

@@ -1,0 +1,54 @@
+"""Group traces into :class:`~shared_code.waveforms.Block` s (same start, rate and length)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+
+from shared_code.waveforms import Block, TraceMeta
+
+
+class Trace(NamedTuple):
+    """One trace on its way into a block: samples, rate (Hz), first-sample time (ns)."""
+
+    data: np.ndarray
+    sampling_rate: float
+    starttime_ns: int
+    meta: TraceMeta
+
+
+def blocks_by_start(
+    data: np.ndarray, starts_ns: np.ndarray, sampling_rate: float, traces: list[TraceMeta]
+) -> list[Block]:
+    """Split a traces×samples array (one rate, Hz) into blocks of equal start time (ns).
+
+    Blocks come in order of their first trace; a file whose traces all start together stays
+    one block without a copy.
+    """
+    uniq, first, inverse = np.unique(starts_ns, return_index=True, return_inverse=True)
+    if len(uniq) == 1:
+        return [Block(data, sampling_rate, int(uniq[0]), traces)]
+    blocks = []
+    for group in np.argsort(first, kind="stable"):
+        rows = np.flatnonzero(inverse == group)
+        blocks.append(Block(data[rows], sampling_rate, int(uniq[group]), [traces[i] for i in rows]))
+    return blocks
+
+
+def group_traces(traces: Iterable[Trace]) -> list[Block]:
+    """Blocks of traces with identical start, rate, length and dtype, in order of appearance."""
+    groups: dict[tuple[int, float, int, str], list[Trace]] = {}
+    for tr in traces:
+        key = (tr.starttime_ns, tr.sampling_rate, len(tr.data), tr.data.dtype.str)
+        groups.setdefault(key, []).append(tr)
+    return [
+        Block(
+            np.stack([tr.data for tr in members]),
+            members[0].sampling_rate,
+            members[0].starttime_ns,
+            [tr.meta for tr in members],
+        )
+        for members in groups.values()
+    ]

@@ -1,0 +1,187 @@
+"""SEG-Y trace headers (shared by SEG-Y and SU): layout by segyio name, start time in and out.
+
+Start time of a trace's first sample, as read and written here::
+
+    time zero  = YearDataRecorded / DayOfYear / HourOfDay / MinuteOfHour / SecondOfMinute
+                 (bytes 157-166; years below 100 mean 19xx/20xx as in ObsPy; year 0 = no date,
+                 taken as 1970-01-01)
+    first sample = time zero + DelayRecordingTime (bytes 109-110, ms)
+                   scaled by ScalarTraceHeader (bytes 215-216: 0 = 1, > 0 multiplies,
+                   < 0 divides; rev 1 applies it to all times in bytes 95-114)
+
+The time basis code (bytes 167-168) is carried in the headers but not applied: local (1) and
+GPS (5) times are taken as UTC. SEG-Y rev 2 puts sub-second time ("nanoseconds to add to second
+of minute") in trace header extension 1, which segyio does not read; such files are refused
+by the SEG-Y reader rather than read with a wrong time. Vendor conventions in unassigned bytes
+(e.g. PASSCAL's milliseconds at bytes 169-170, over the trace weighting factor) are not
+standard and are only carried. With a divisor scalar the delay reaches 0.1 ms (scalar -10,
+±3.2 s) or 1 µs (scalar -1000, ±32 ms), so a writer can put a µs-exact start time on the
+standard header alone; :func:`encode_start` finds such an encoding or reports that none exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from shared_code.formats.errors import FormatError
+from shared_code.waveforms import NS_PER_S
+
+HEADER_BYTES = 240
+NS_PER_MS = 1_000_000
+_INT16 = (-32768, 32767)
+_UNSIGNED = frozenset({"TRACE_SAMPLE_COUNT", "TRACE_SAMPLE_INTERVAL"})
+_DATE_FIELDS = ("YearDataRecorded", "DayOfYear", "HourOfDay", "MinuteOfHour", "SecondOfMinute")
+#: Other times in bytes 95-114 that ScalarTraceHeader also scales (so it may only change
+#: when they are all zero).
+_SCALED_TIMES = (
+    "SourceUpholeTime",
+    "GroupUpholeTime",
+    "SourceStaticCorrection",
+    "GroupStaticCorrection",
+    "TotalStaticApplied",
+    "LagTimeA",
+    "LagTimeB",
+    "MuteTimeStart",
+    "MuteTimeEND",
+)
+_SCALARS = (0, -10, -100, -1000, 10)
+
+
+@cache
+def header_dtype(endian: str) -> np.dtype:
+    """The 240-byte trace header as a numpy structured dtype, fields named as in segyio.
+
+    ``endian`` is ``"big"`` or ``"little"``. Sample count and interval are unsigned (rev 2).
+    """
+    import segyio  # noqa: PLC0415 - lazy: cold start
+
+    fields = sorted((int(f), str(f)) for f in segyio.TraceField.enums())
+    order = ">" if endian == "big" else "<"
+    names, offsets, formats = [], [], []
+    for (byte, name), nxt in zip(
+        fields, [*(b for b, _ in fields[1:]), HEADER_BYTES + 1], strict=True
+    ):
+        size = nxt - byte
+        kind = "u" if name in _UNSIGNED else "i"
+        names.append(name)
+        offsets.append(byte - 1)
+        formats.append(f"{order}{kind}{size}")
+    return np.dtype(
+        {"names": names, "offsets": offsets, "formats": formats, "itemsize": HEADER_BYTES}
+    )
+
+
+def headers_to_dicts(headers: np.ndarray) -> list[dict[str, int]]:
+    """One ``{segyio name: int}`` dict per trace from a structured header array."""
+    names = list(headers.dtype.names or ())
+    columns = np.stack([headers[n].astype(np.int64) for n in names], axis=1).tolist()
+    return [dict(zip(names, row, strict=True)) for row in columns]
+
+
+def start_times_ns(headers: np.ndarray, name: str) -> np.ndarray:
+    """First-sample time of every trace (int64 ns since 1970 UTC) from its header."""
+    year = headers["YearDataRecorded"].astype(np.int64)
+    year = np.where(year < 30, year + 2000, np.where(year < 100, year + 1900, year))
+    doy = headers["DayOfYear"].astype(np.int64)
+    hour = headers["HourOfDay"].astype(np.int64)
+    minute = headers["MinuteOfHour"].astype(np.int64)
+    second = headers["SecondOfMinute"].astype(np.int64)
+    dated = headers["YearDataRecorded"] != 0
+    bad = dated & (
+        (doy < 1)
+        | (doy > 366)
+        | (hour < 0)
+        | (hour > 23)
+        | (minute < 0)
+        | (minute > 59)
+        | (second < 0)
+        | (second > 60)
+    )
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FormatError(
+            name,
+            f"trace {i}: invalid recording time year {year[i]} day {doy[i]} "
+            f"{hour[i]:02d}:{minute[i]:02d}:{second[i]:02d} in trace header bytes 157-166",
+        )
+    jan1 = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+    seconds = (jan1 + doy - 1) * 86400 + hour * 3600 + minute * 60 + second
+    seconds = np.where(dated, seconds, 0)
+    return seconds * NS_PER_S + _delay_ns(
+        headers["DelayRecordingTime"].astype(np.int64),
+        headers["ScalarTraceHeader"].astype(np.int64),
+    )
+
+
+def _delay_ns(delay: np.ndarray, scalar: np.ndarray) -> np.ndarray:
+    """Delay recording time in ns from the ms value and its scalar (0 = 1, < 0 divides)."""
+    mult = np.where(scalar > 0, scalar, 1)
+    div = np.where(scalar < 0, -scalar, 1)
+    return (delay * NS_PER_MS * mult + div // 2) // div
+
+
+def _time_zero_ns(fields: Mapping[str, Any]) -> int | None:
+    """Whole-second time zero of a header dict; None if it has no valid date."""
+    if not fields.get("YearDataRecorded"):
+        return None
+    one = np.zeros(1, dtype=header_dtype("big"))
+    for key in _DATE_FIELDS:
+        one[key] = fields.get(key, 0)
+    try:
+        return int(start_times_ns(one, "")[0])
+    except FormatError:
+        return None
+
+
+def _date_fields(seconds: int) -> dict[str, int]:
+    day = np.datetime64(seconds, "s").astype("datetime64[D]")
+    year = int(day.astype("datetime64[Y]").astype(np.int64)) + 1970
+    jan1 = np.datetime64(f"{year:04d}-01-01")
+    rest = seconds % 86400
+    return {
+        "YearDataRecorded": year,
+        "DayOfYear": int((day - jan1).astype(np.int64)) + 1,
+        "HourOfDay": rest // 3600,
+        "MinuteOfHour": rest // 60 % 60,
+        "SecondOfMinute": rest % 60,
+    }
+
+
+def encode_start(start_ns: int, template: Mapping[str, Any]) -> dict[str, int] | None:
+    """Header fields that put a trace's first sample at ``start_ns`` (ns since 1970 UTC).
+
+    Keeps the template's time zero (date fields) where the delay from it fits, else uses the
+    second before or after the start; the delay's scalar changes only when no other time in
+    bytes 95-114 depends on it. Returns the date, ``DelayRecordingTime`` and
+    ``ScalarTraceHeader`` fields, or None if the time cannot be carried exactly (sub-µs, or
+    out of the int16 delay's reach), in which case the writer must choose another format.
+    """
+    if start_ns % 1000:
+        return None
+    current = int(template.get("ScalarTraceHeader", 0))
+    free = not any(template.get(f, 0) for f in _SCALED_TIMES)
+    scalars = [current, *(s for s in _SCALARS if s != current)] if free else [current]
+    floor = start_ns // NS_PER_S
+    zeros: list[int] = []
+    kept = _time_zero_ns(template)
+    if kept is not None and kept % NS_PER_S == 0:
+        zeros.append(kept // NS_PER_S)
+    zeros += [floor, floor + 1]
+    for zero in zeros:
+        if not 0 <= zero < 253402300800:  # year 1970 .. 9999
+            continue
+        offset = start_ns - zero * NS_PER_S
+        for scalar in scalars:
+            unit = NS_PER_MS * scalar if scalar > 0 else NS_PER_MS // max(1, -scalar)
+            delay, rest = divmod(offset, unit)
+            if rest == 0 and _INT16[0] <= delay <= _INT16[1]:
+                return {
+                    **_date_fields(zero),
+                    "DelayRecordingTime": delay,
+                    "ScalarTraceHeader": scalar,
+                }
+    return None
