@@ -9,6 +9,7 @@ import azure.functions as func
 
 from shared_code.pipeline import handle_blob_created
 from shared_code.settings import get_settings
+from shared_code.telemetry import trace_parent_of
 
 bp = func.Blueprint()
 
@@ -40,7 +41,9 @@ def event_payload(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any
 
 @bp.function_name("decimate")
 @bp.event_grid_trigger(arg_name="event")
-def decimate(event: func.EventGridEvent) -> None:
-    report = handle_blob_created(event_payload(event), get_settings())
+def decimate(event: func.EventGridEvent, context: func.Context) -> None:
+    report = handle_blob_created(
+        event_payload(event), get_settings(), traceparent=trace_parent_of(context)
+    )
     if report is not None:
         logging.info("decimate done: %s -> %s", report.blob, report.output_path)

@@ -64,7 +64,7 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """200 when blob, queue, table and the share are usable, else 503; the body names them."""
-    from shared_code.health import check_health  # noqa: PLC0415 - SDK import cost
+    from shared_code.health import check_health
 
     try:
         settings = _settings()
@@ -84,7 +84,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 def status(req: func.HttpRequest) -> func.HttpResponse:
     """Ledger query: ``?field=&state=&since=&until=``; JSON with per-field/state counts and the
     matching rows (newest last, at most MAX_STATUS_ROWS)."""
-    from shared_code.ledger import STATES, Ledger  # noqa: PLC0415
+    from shared_code.ledger import STATES, Ledger
 
     field = (req.params.get("field") or "").strip().lower() or None
     state = (req.params.get("state") or "").strip().lower() or None
@@ -117,8 +117,8 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     """Re-drive raw blobs older than RECONCILE_GRACE_MINUTES with no finished ledger row;
     report the poison queue's depth."""
-    from shared_code.pipeline import redrive_blob  # noqa: PLC0415 - heavy, only here
-    from shared_code.reconcile import run_reconcile  # noqa: PLC0415
+    from shared_code.pipeline import redrive_blob
+    from shared_code.reconcile import run_reconcile
 
     settings = _settings()
     with telemetry.operation(
@@ -136,7 +136,7 @@ def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE, run_on_startup=False)
 def retention(timer: func.TimerRequest, context: func.Context) -> None:
     """Delete decimated and MiniSEED files older than RETENTION_DAYS from the share."""
-    from shared_code.retention import purge  # noqa: PLC0415
+    from shared_code.retention import purge
 
     settings = _settings()
     with telemetry.operation(

@@ -92,7 +92,7 @@ def start(workdir: Path | None = None, timeout_s: float = 30.0) -> AzuriteInstan
     ]  # fmt: skip
     log = open(workdir / "azurite.log", "wb")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    instance = AzuriteInstance(process, *ports, workdir=workdir)
+    instance = AzuriteInstance(process, ports[0], ports[1], ports[2], workdir)
     try:
         for port in ports:
             _wait_for_port(port, process, timeout_s)

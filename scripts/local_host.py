@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -40,22 +41,42 @@ def indexed_functions() -> dict[str, Any]:
     """
     import function_app
 
-    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+    return {str(fn.get_function_name()): fn for fn in function_app.app.get_functions()}
 
 
 def user_function(name: str) -> Callable[..., Any]:
     """The Python function the host would invoke for ``name``, found by indexing the app."""
     try:
-        return indexed_functions()[name].get_user_function()  # type: ignore[no-any-return]
+        return indexed_functions()[name].get_user_function()
     except KeyError:
         raise LookupError(f"function {name!r} is not indexed by function_app") from None
+
+
+class TraceContext:
+    """The worker's trace context: W3C ``Traceparent``/``Tracestate`` of the invocation."""
+
+    def __init__(self) -> None:
+        self.Traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+        self.Tracestate = ""
+        self.Attributes: dict[str, str] = {}
+
+
+class InvocationContext:
+    """What the worker passes as ``context``: invocation id, function name, trace context."""
+
+    def __init__(self, function_name: str) -> None:
+        self.invocation_id = str(uuid.uuid4())
+        self.function_name = function_name
+        self.function_directory = str(ROOT)
+        self.trace_context = TraceContext()
+        self.retry_context = None
 
 
 def deliver_event(payload: dict[str, Any]) -> None:
     """Deliver one Event Grid event (either schema) to ``decimate`` as the worker would."""
     datum = meta.Datum(json.dumps(payload), "json")
     event = EventGridEventInConverter.decode(datum, trigger_metadata={})
-    user_function("decimate")(event)
+    user_function("decimate")(event, InvocationContext("decimate"))
 
 
 @dataclass
@@ -74,7 +95,9 @@ def drain_queue(queue_client: Any, poison_client: Any, max_rounds: int = 100) ->
     poison queue, as the host does.
     """
     max_dequeue = int(host_json()["extensions"]["queues"].get("maxDequeueCount", 5))
-    base64_encoded = host_json()["extensions"]["queues"].get("messageEncoding", "base64") == "base64"
+    base64_encoded = (
+        host_json()["extensions"]["queues"].get("messageEncoding", "base64") == "base64"
+    )
     convert = user_function("convert")
     result = DrainResult()
     for _ in range(max_rounds):
@@ -97,7 +120,8 @@ def drain_queue(queue_client: Any, poison_client: Any, max_rounds: int = 100) ->
                 if body is None:
                     raise ValueError("message is not valid base64")
                 datum = meta.Datum(body, "bytes")
-                convert(QueueMessageInConverter.decode(datum, trigger_metadata=metadata))
+                message_obj = QueueMessageInConverter.decode(datum, trigger_metadata=metadata)
+                convert(message_obj, InvocationContext("convert"))
             except Exception as exc:
                 result.failed_attempts += 1
                 result.errors.append(f"{type(exc).__name__}: {exc}")

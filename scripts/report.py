@@ -49,7 +49,9 @@ def _spectrum_db(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]
     return np.fft.rfftfreq(len(x), 1 / rate_hz), 20 * np.log10(np.maximum(amp, 1e-12))
 
 
-def plot_before_after(raw_path: Path, share_root: Path, blob: str, png: Path, channel: int = 0) -> None:
+def plot_before_after(
+    raw_path: Path, share_root: Path, blob: str, png: Path, channel: int = 0
+) -> None:
     """One channel before and after decimation: waveform (top) and amplitude spectrum (bottom)."""
     import matplotlib
 
@@ -70,7 +72,13 @@ def plot_before_after(raw_path: Path, share_root: Path, blob: str, png: Path, ch
 
     fig, (ax1, ax_zoom, ax2) = plt.subplots(3, 1, figsize=(11, 10))
     ax1.plot(t_before, before, lw=0.5, color="0.6", label=f"raw {block.sampling_rate:g} Hz")
-    ax1.plot(t_after, after, lw=0.8, color="C3", label=f"{after_tr.id} {after_tr.stats.sampling_rate:g} Hz")
+    ax1.plot(
+        t_after,
+        after,
+        lw=0.8,
+        color="C3",
+        label=f"{after_tr.id} {after_tr.stats.sampling_rate:g} Hz",
+    )
     ax1.set_xlabel("seconds after file start")
     ax1.set_ylabel("counts")
     ax1.set_title(f"{blob}, trace {channel}: before and after decimation")

@@ -24,8 +24,12 @@ def step(message: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "local",
-                        help="where the share, Azurite's data and the samples go (wiped)")  # fmt: skip
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=ROOT / "local",
+        help="where the share, Azurite's data and the samples go (wiped)",
+    )
     args = parser.parse_args()
     work: Path = args.workdir.resolve()
     for sub in ("share", "azurite", "samples"):

@@ -78,8 +78,14 @@ def write_segy(path: Path, data: np.ndarray, rate_hz: float, start: datetime = S
             "C01 CCS-PASSIVE SYNTHETIC 4-C ARRAY  COMPONENTS Z 1 2 H PER STATION\n"
             "C02 INT32 COUNTS  1000 HZ  START " + start.isoformat()
         )
-        f.bin.update({segyio.BinField.Interval: interval_us, segyio.BinField.Format: 2,
-                      segyio.BinField.Samples: counts.shape[1], segyio.BinField.SEGYRevision: 1})  # fmt: skip
+        f.bin.update(
+            {
+                segyio.BinField.Interval: interval_us,
+                segyio.BinField.Format: 2,
+                segyio.BinField.Samples: counts.shape[1],
+                segyio.BinField.SEGYRevision: 1,
+            }
+        )
         for i in range(counts.shape[0]):
             f.header[i] = {
                 segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1,

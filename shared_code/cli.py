@@ -1,18 +1,28 @@
 """Command-line entry point for operators and tests.
 
-``python -m shared_code.cli process --field FIELD [--target-rate HZ] --output DIR FILE...``
-runs decimate and convert on local files through the same code as the functions, with DIR as
-the share root (DIR/decimated, DIR/mseed, DIR/failed); no Azure, no Azurite.
+``process --field FIELD [--target-rate HZ] --output DIR FILE...``
+    decimate and convert local files through the same code as the functions, with DIR as the
+    share root (DIR/decimated, DIR/mseed, DIR/failed); no Azure, no Azurite.
+``replay --field F [--since T] [--until T] [--failed]``
+    re-drive raw blobs through the pipeline (ledger rows created in the window; with
+    --failed only failed ones); ``replay --record failed/<day>/<file>.json`` replays one
+    failure record (its event, or its queue message).
+``status``
+    the ledger summary per field and state.
+
+``replay`` and ``status`` use the pipeline's settings, from the environment or from a
+``local.settings.json``-style file given with ``--settings`` (Azurite or Azure alike).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shared_code.settings import APP_ROOT
@@ -51,17 +61,27 @@ def cmd_process(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"{path}: no such file")
             etag = _etag(path)
             source = SourceBlob(
-                url=path.resolve().as_uri(), container="local", name=blob, etag=etag,
-                event_id=f"cli-{etag.strip(chr(34))[:12]}", event_time=datetime.now(UTC).isoformat(),
-            )  # fmt: skip
+                url=path.resolve().as_uri(),
+                container="local",
+                name=blob,
+                etag=etag,
+                event_id=f"cli-{etag.strip(chr(34))[:12]}",
+                event_time=datetime.now(UTC).isoformat(),
+            )
             request, dec = decimate_file(
                 path, blob, share, cfg, source, target_rate_hz=args.target_rate
             )
             conv = convert_file(request, share, cfg)
         except Exception as exc:
             failures += 1
-            reason = str(exc) if isinstance(exc, (*PERMANENT_ERRORS, OSError)) else f"{type(exc).__name__}: {exc}"
-            record_failure(share, stage="process", reason=reason, blob=blob, etag=etag, field=cfg.name)
+            reason = (
+                str(exc)
+                if isinstance(exc, (*PERMANENT_ERRORS, OSError))
+                else f"{type(exc).__name__}: {exc}"
+            )
+            record_failure(
+                share, stage="process", reason=reason, blob=blob, etag=etag, field=cfg.name
+            )
             print(f"{prefix}: FAILED: {reason}", file=sys.stderr, flush=True)
             continue
         note = " (passed through: already at or below target)" if dec.passthrough else ""
@@ -75,9 +95,86 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _load_settings_file(path: str | None) -> None:
+    if path:
+        values = json.loads(Path(path).read_text()).get("Values", {})
+        for key, value in values.items():
+            os.environ.setdefault(key, str(value))
+
+
+def _when(text: str | None) -> datetime | None:
+    """ISO 8601 (naive = UTC) or a look-back like ``6h``, ``2d``, ``30m``."""
+    if not text:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[:-1].isdigit() and text[-1] in units:
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from shared_code.ledger import Ledger
+    from shared_code.pipeline import redrive_blob, replay_failure_record
+    from shared_code.settings import get_settings
+
+    _load_settings_file(args.settings)
+    settings = get_settings()
+    if args.record:
+        outcome = replay_failure_record(settings, args.record)
+        print(f"{args.record}: {outcome}")
+        return 0
+    if not args.field:
+        print("error: replay needs --field (or --record)", file=sys.stderr)
+        return 2
+    rows = Ledger.from_settings(settings).query(
+        args.field, "failed" if args.failed else None, _when(args.since), _when(args.until),
+        by="created",
+    )  # fmt: skip
+    blobs = sorted({str(row["blob"]) for row in rows})
+    failures = 0
+    for blob in _progress(blobs, "replay"):
+        try:
+            report = redrive_blob(settings, blob)
+        except Exception as exc:
+            failures += 1
+            print(f"{blob}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        if report is None:
+            failures += 1
+            print(f"{blob}: not decimated (see failed/ and the ledger)", file=sys.stderr)
+    print(f"replayed {len(blobs) - failures} of {len(blobs)} blob(s) of field {args.field}")
+    return 1 if failures else 0
+
+
+def _progress(items: list[str], label: str) -> Iterable[str]:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="file", file=sys.stderr, disable=not items)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from shared_code.ledger import Ledger
+    from shared_code.settings import get_settings
+
+    _load_settings_file(args.settings)
+    summary = Ledger.from_settings(get_settings()).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return 0
+    states = sorted({state for per_field in summary.values() for state in per_field})
+    print("field".ljust(16) + "".join(state.rjust(12) for state in states))
+    for field, counts in sorted(summary.items()):
+        print(field.ljust(16) + "".join(str(counts.get(state, 0)).rjust(12) for state in states))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared_code.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m shared_code.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     process = sub.add_parser("process", help="decimate and convert local files")
     process.add_argument("--field", required=True, help="field name from the field configuration")
@@ -91,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("files", nargs="+", metavar="FILE")
     process.set_defaults(func=cmd_process)
+
+    settings_help = "a local.settings.json-style file whose Values fill unset settings"
+    replay = sub.add_parser("replay", help="re-drive raw blobs through the pipeline")
+    replay.add_argument("--field", help="field to replay")
+    replay.add_argument("--since", help="ledger rows created at or after (ISO 8601 or 6h, 2d)")
+    replay.add_argument("--until", help="ledger rows created before (ISO 8601 or 6h, 2d)")
+    replay.add_argument("--failed", action="store_true", help="only files whose state is failed")
+    replay.add_argument("--record", metavar="PATH", help="replay one failure record (share path)")
+    replay.add_argument("--settings", help=settings_help)
+    replay.set_defaults(func=cmd_replay)
+
+    status = sub.add_parser("status", help="ledger summary per field and state")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--settings", help=settings_help)
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -65,9 +65,7 @@ class FieldConfig:
         """
         rate = self.target_rate_hz if sampling_rate_hz is None else sampling_rate_hz
         n_comp = len(self.components)
-        ids = [
-            self.seed_id(TraceMeta(index=i), rate) for i in range(self.station_count * n_comp)
-        ]
+        ids = [self.seed_id(TraceMeta(index=i), rate) for i in range(self.station_count * n_comp)]
         for station in self.stations:
             for i, comp in enumerate(self.components):
                 meta = TraceMeta(index=i, station=station, location=self.location, channel=comp)
@@ -90,7 +88,8 @@ class FieldConfig:
                 f"(trace {trace.index})"
             )
         instrument, long_period = SENSORS[sensor]
-        return f"{self.network}.{station}.{location}.{band_code(sampling_rate_hz, long_period)}{instrument}{component}"
+        channel = f"{band_code(sampling_rate_hz, long_period)}{instrument}{component}"
+        return f"{self.network}.{station}.{location}.{channel}"
 
     def _station_location_component(self, trace: TraceMeta) -> tuple[str, str, str]:
         if self.station_source == "header" and trace.station:
@@ -176,7 +175,9 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
         raise FieldConfigError(f"field {name}: key 'target_rate_hz' {rate} out of range")
     location = raw.get("location", "")
     if not isinstance(location, str) or not _LOCATION.match(location):
-        raise FieldConfigError(f"field {name}: key 'location' {location!r} is not 0-2 letters/digits")
+        raise FieldConfigError(
+            f"field {name}: key 'location' {location!r} is not 0-2 letters/digits"
+        )
     source = raw.get("station_source", "index")
     if source not in ("index", "header"):
         raise FieldConfigError(f"field {name}: key 'station_source' must be 'index' or 'header'")
@@ -189,13 +190,16 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
     components = need("components", list)
     if not components or any(not isinstance(c, str) or c not in ORIENTATIONS for c in components):
         raise FieldConfigError(
-            f"field {name}: key 'components' must list orientation codes from {sorted(ORIENTATIONS)}"
+            f"field {name}: key 'components' must list orientation codes "
+            f"from {sorted(ORIENTATIONS)}"
         )
     sensors = need("sensors", dict)
     sensors = {str(k): v for k, v in sensors.items()}
     for comp in components:
         if comp not in sensors:
-            raise FieldConfigError(f"field {name}: key 'sensors' has no entry for component {comp!r}")
+            raise FieldConfigError(
+                f"field {name}: key 'sensors' has no entry for component {comp!r}"
+            )
     for comp, sensor in sensors.items():
         if sensor not in SENSORS:
             raise FieldConfigError(
@@ -211,9 +215,13 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
     ):
         raise FieldConfigError(f"field {name}: key 'stations' must list 1-5 letter/digit codes")
     if source == "index" and station_count == 0:
-        raise FieldConfigError(f"field {name}: key 'station_count' is required with station_source 'index'")
+        raise FieldConfigError(
+            f"field {name}: key 'station_count' is required with station_source 'index'"
+        )
     if source == "header" and not stations:
-        raise FieldConfigError(f"field {name}: key 'stations' is required with station_source 'header'")
+        raise FieldConfigError(
+            f"field {name}: key 'stations' is required with station_source 'header'"
+        )
     return FieldConfig(
         name=name,
         network=network,

@@ -39,9 +39,9 @@ def _sdk_kwargs(timeout_s: float) -> dict[str, Any]:
 
 def check_blob(settings: Settings, timeout_s: float) -> str:
     """The raw container exists and can be read."""
-    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+    from azure.core.exceptions import ResourceNotFoundError
 
-    from shared_code.storage import blob_service  # noqa: PLC0415
+    from shared_code.storage import blob_service
 
     container = blob_service(settings.storage).get_container_client(settings.raw_container)
     try:
@@ -53,9 +53,9 @@ def check_blob(settings: Settings, timeout_s: float) -> str:
 
 def check_queue(settings: Settings, timeout_s: float) -> str:
     """The convert queue exists; reports its approximate depth."""
-    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+    from azure.core.exceptions import ResourceNotFoundError
 
-    from shared_code.storage import queue_client  # noqa: PLC0415
+    from shared_code.storage import queue_client
 
     queue = queue_client(settings.storage, settings.convert_queue)
     try:
@@ -69,9 +69,9 @@ def check_queue(settings: Settings, timeout_s: float) -> str:
 
 def check_table(settings: Settings, timeout_s: float) -> str:
     """The table service answers a one-row query on the ledger table."""
-    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+    from azure.core.exceptions import ResourceNotFoundError
 
-    from shared_code.storage import table_service  # noqa: PLC0415
+    from shared_code.storage import table_service
 
     table = table_service(settings.storage).get_table_client(settings.ledger_table)
     try:
@@ -119,7 +119,7 @@ CHECKS: dict[str, Callable[[Settings, float], str]] = {
 
 
 def _describe(exc: BaseException) -> str:
-    from shared_code.telemetry import scrub  # noqa: PLC0415
+    from shared_code.telemetry import scrub
 
     if isinstance(exc, CheckFailedError):
         text = str(exc)

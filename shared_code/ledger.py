@@ -111,7 +111,7 @@ class Ledger:
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
         """The ledger named by ``LEDGER_TABLE`` on the pipeline's storage account."""
-        from shared_code.storage import table_service  # noqa: PLC0415 - SDK import cost
+        from shared_code.storage import table_service
 
         name = settings.ledger_table
         if not _TABLE_NAME.match(name):
@@ -126,7 +126,7 @@ class Ledger:
         """Create the table if it does not exist (once per instance)."""
         if self._table_ready:
             return
-        from azure.core.exceptions import ResourceExistsError  # noqa: PLC0415
+        from azure.core.exceptions import ResourceExistsError
 
         with contextlib.suppress(ResourceExistsError):
             self.table.create_table()
@@ -157,15 +157,15 @@ class Ledger:
         ``converted`` (a duplicate delivery), unless ``redrive`` (an operator's replay or
         reconciliation) asks to process a finished version again.
         """
-        from azure.core import MatchConditions  # noqa: PLC0415
-        from azure.core.exceptions import (  # noqa: PLC0415
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
             ResourceExistsError,
             ResourceModifiedError,
             ResourceNotFoundError,
         )
-        from azure.data.tables import UpdateMode  # noqa: PLC0415
+        from azure.data.tables import UpdateMode
 
-        from shared_code.telemetry import scrub  # noqa: PLC0415
+        from shared_code.telemetry import scrub
 
         self.ensure_table()
         now = now or datetime.now(UTC)
@@ -235,7 +235,7 @@ class Ledger:
         return False
 
     def _merge(self, field: str, blob: str, etag: str, values: dict[str, Any]) -> None:
-        from azure.data.tables import UpdateMode  # noqa: PLC0415
+        from azure.data.tables import UpdateMode
 
         self.ensure_table()
         # Upsert: a message queued before the ledger existed still gets its row.
@@ -281,7 +281,7 @@ class Ledger:
     ) -> None:
         """A stage failed: ``reason`` (scrubbed, truncated) and the share-relative path of the
         failure record an operator can replay."""
-        from shared_code.telemetry import scrub  # noqa: PLC0415
+        from shared_code.telemetry import scrub
 
         self._merge(
             field, blob, etag,
@@ -293,7 +293,7 @@ class Ledger:
 
     def get(self, field: str, blob: str, etag: str) -> dict[str, Any] | None:
         """The row of one blob version, or None."""
-        from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+        from azure.core.exceptions import ResourceNotFoundError
 
         try:
             return _row(dict(self.table.get_entity(field, row_key(blob, etag))))
@@ -312,7 +312,7 @@ class Ledger:
         """Rows filtered by field, state and time (``since`` <= t < ``until``; naive datetimes
         are UTC), oldest first. ``by``: ``updated`` (last change, default) or ``created``
         (first claim: about when the raw file arrived)."""
-        from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+        from azure.core.exceptions import ResourceNotFoundError
 
         if by not in ("updated", "created"):
             raise ValueError(f"by {by!r}: expected 'updated' or 'created'")
@@ -344,7 +344,7 @@ class Ledger:
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Row counts per field and state: ``{field: {state: count}}``."""
-        from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+        from azure.core.exceptions import ResourceNotFoundError
 
         counts: dict[str, dict[str, int]] = {}
         try:

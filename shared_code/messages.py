@@ -8,7 +8,8 @@ after ``maxDequeueCount`` (host.json), moves the message to the poison queue.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 VERSION = 1
@@ -50,7 +51,7 @@ class ConvertRequest:
     source: SourceBlob
     operation_id: str = ""
     trace_indices: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = dataclass_field(default_factory=dict)
     version: int = VERSION
 
     def to_json(self) -> str:
@@ -67,12 +68,16 @@ class ConvertRequest:
             raise MessageError("convert message is not a JSON object")
         version = raw.get("version")
         if version != VERSION:
-            raise MessageError(f"convert message version {version!r} is not supported (want {VERSION})")
+            raise MessageError(
+                f"convert message version {version!r} is not supported (want {VERSION})"
+            )
         src = raw.get("source")
         if not isinstance(src, dict):
             raise MessageError("convert message has no 'source' object")
         try:
-            source = SourceBlob(**{k: _str(src, k, "source.") for k in SourceBlob.__dataclass_fields__})
+            source = SourceBlob(
+                **{k: _str(src, k, "source.") for k in SourceBlob.__dataclass_fields__}
+            )
             request = cls(
                 field=_str(raw, "field"),
                 decimated_path=_str(raw, "decimated_path"),

@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+import uuid
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
-from shared_code import formats
+from shared_code import formats, telemetry
 from shared_code.dsp import decimate_block
 from shared_code.events import BLOB_CREATED, EventError, event_type, parse_blob_created
 from shared_code.failures import record_failure
@@ -81,7 +83,7 @@ class StageReport:
     seconds: float = 0.0
     output_path: str = ""
     passthrough: bool = False
-    seed_ids: list[str] = field(default_factory=list)
+    seed_ids: list[str] = dataclass_field(default_factory=list)
 
 
 def decimate_recording(recording: Recording, cfg: FieldConfig, target_rate_hz: float) -> Recording:
@@ -92,14 +94,15 @@ def decimate_recording(recording: Recording, cfg: FieldConfig, target_rate_hz: f
         rows = [i for i, t in enumerate(block.traces) if t.index in keep]
         if not rows:
             continue
+        selected = block
         if len(rows) != len(block.traces):
-            block = Block(
+            selected = Block(
                 data=block.data[rows],
                 sampling_rate=block.sampling_rate,
                 starttime_ns=block.starttime_ns,
                 traces=[block.traces[i] for i in rows],
             )
-        blocks.append(decimate_block(block, target_rate_hz, mode="extend"))
+        blocks.append(decimate_block(selected, target_rate_hz, mode="extend"))
     if not blocks:
         raise InputError(f"{recording.source}: the field's channel selection keeps no trace")
     return replace(recording, blocks=blocks)
@@ -181,7 +184,9 @@ def convert_file(request: ConvertRequest, share_root: Path, cfg: FieldConfig) ->
     paths = blob_paths(request.source.name)
     decimated_path = resolve(share_root, request.decimated_path)
     if not decimated_path.is_file():
-        raise FileNotFoundError(f"{request.source.name}: decimated file {request.decimated_path} not found")
+        raise FileNotFoundError(
+            f"{request.source.name}: decimated file {request.decimated_path} not found"
+        )
     recording = formats.read(decimated_path, name=request.decimated_path)
     if request.trace_indices:
         indices = parse_ranges(request.trace_indices)
@@ -235,91 +240,231 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, AzureError | OSError)
 
 
-def handle_blob_created(payload: dict[str, Any], settings: Settings) -> StageReport | None:
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, PERMANENT_ERRORS) else f"{type(exc).__name__}: {exc}"
+
+
+def handle_blob_created(
+    payload: dict[str, Any],
+    settings: Settings,
+    *,
+    traceparent: str | None = None,
+    redrive: bool = False,
+) -> StageReport | None:
     """The decimate trigger's work: a BlobCreated event (either schema) in, a message out.
 
-    Returns None when the event is not one to process (another type, a superseded version);
-    returns the report on success; records a failure and returns None for bad input; records
-    and re-raises transient errors so that Event Grid retries.
+    Returns None when there is nothing to do (another event type, a duplicate delivery of a
+    version the ledger shows finished or in progress, a superseded version); the report on
+    success. Bad input is recorded (share + ledger) and returns None; transient errors are
+    recorded and re-raised so that Event Grid retries. ``redrive`` (replay, reconciliation)
+    processes a finished version again.
     """
+    from shared_code.ledger import Ledger
     from shared_code.storage import BlobChangedError, convert_queue, download_blob
 
+    telemetry.configure(settings.appinsights_connection_string)
     kind = event_type(payload)
+    event_id = str(payload.get("id") or "")
     if kind != BLOB_CREATED:
-        log.info("event %s of type %r ignored: not %s", payload.get("id"), kind, BLOB_CREATED)
+        log.info("event %s of type %r ignored: not %s", event_id, kind, BLOB_CREATED)
         return None
-    blob = str(payload.get("subject") or payload.get("id") or "?")
+    blob = str(payload.get("subject") or event_id or "?")
     etag = field_name = ""
-    try:
-        event = parse_blob_created(payload)
-        blob, etag = event.blob_name, event.etag
-        if event.container != settings.raw_container:
-            raise InputError(
-                f"blob {event.container}/{event.blob_name}: outside the raw container "
-                f"{settings.raw_container!r}"
-            )
-        field_name = blob_paths(event.blob_name).blob.field
-        cfg = load_fields(settings.fields_config).get(field_name)
-        if event.content_length == 0:
-            raise InputError(f"{event.blob_name}: empty blob (0 bytes)")
-        ensure_layout(settings.share_root)
-        source = SourceBlob(
-            url=event.url, container=event.container, name=event.blob_name, etag=event.etag,
-            event_id=event.id, event_time=event.time,
-        )  # fmt: skip
-        with tempfile.TemporaryDirectory(prefix="ccs-") as tmp:
-            local = Path(tmp) / "raw"
-            try:
-                download_blob(settings, event.container, event.blob_name, event.etag, local)
-            except BlobChangedError as exc:
-                log.info("%s: skipped, a newer version has its own event", exc)
+    ledger: Ledger | None = None
+    started = time.perf_counter()
+    with telemetry.operation(event_id or None, traceparent=traceparent, stage="decimate",
+                             event_id=event_id) as operation_id:  # fmt: skip
+        try:
+            event = parse_blob_created(payload)
+            blob, etag = event.blob_name, event.etag
+            telemetry.bind(blob=blob, etag=etag)
+            if event.container != settings.raw_container:
+                raise InputError(
+                    f"blob {event.container}/{event.blob_name}: outside the raw container "
+                    f"{settings.raw_container!r}"
+                )
+            field_name = blob_paths(event.blob_name).blob.field
+            telemetry.bind(field=field_name)
+            # From here on the ledger gets a row, also for an unknown field: once the field
+            # is configured, `cli replay --failed` finds it there.
+            ledger = Ledger.from_settings(settings)
+            cfg = load_fields(settings.fields_config).get(field_name)
+            claimed = ledger.begin(
+                field_name, blob, etag, event_id=event.id, event_time=event.time, url=event.url,
+                redrive=redrive, operation_id=operation_id,
+            )  # fmt: skip
+            if not claimed:
+                log.info(
+                    "%s (ETag %s): duplicate delivery, already done or in progress", blob, etag
+                )
                 return None
-            request, report = decimate_file(
-                local, event.blob_name, settings.share_root, cfg, source, operation_id=event.id
+            telemetry.record_started("decimate", field_name)
+            if event.content_length == 0:
+                raise InputError(f"{event.blob_name}: empty blob (0 bytes)")
+            ensure_layout(settings.share_root)
+            source = SourceBlob(
+                url=event.url, container=event.container, name=event.blob_name, etag=event.etag,
+                event_id=event.id, event_time=event.time,
+            )  # fmt: skip
+            with tempfile.TemporaryDirectory(prefix="ccs-") as tmp:
+                local = Path(tmp) / "raw"
+                try:
+                    download_blob(settings, event.container, event.blob_name, event.etag, local)
+                except BlobChangedError as exc:
+                    log.info("%s: skipped, a newer version has its own event", exc)
+                    ledger.mark_superseded(field_name, blob, etag)
+                    return None
+                request, report = decimate_file(
+                    local, event.blob_name, settings.share_root, cfg, source,
+                    operation_id=operation_id,
+                )  # fmt: skip
+            convert_queue(settings).send_message(request.to_json())
+            # Only now: a crash before the message is sent leaves "received", and the lease
+            # expiry lets a retry or the reconciliation do it again.
+            ledger.mark_decimated(field_name, blob, etag, report.output_path)
+            telemetry.record_stage(
+                "decimate", field_name, ok=True, seconds=time.perf_counter() - started,
+                bytes_in=report.bytes_in, bytes_out=report.bytes_out,
+                samples_in=report.samples_in, samples_out=report.samples_out,
+                traces=report.traces, input_format=report.input_format,
+                output_format=report.output_format,
+            )  # fmt: skip
+            log.info(
+                "decimated %s: %d traces %s Hz -> %s Hz, %s -> %s, queued for convert",
+                blob, report.traces, report.input_rate_hz, report.output_rate_hz,
+                report.input_format, report.output_path,
+            )  # fmt: skip
+            return report
+        except Exception as exc:
+            transient = _is_transient(exc)
+            if not isinstance(exc, PERMANENT_ERRORS) and not transient:
+                log.exception("decimate %s: unexpected error", blob)
+            reason = _reason(exc)
+            path = record_failure(
+                settings.share_root, stage="decimate", reason=reason, blob=blob, etag=etag,
+                field=field_name, event=payload, permanent=not transient,
+            )  # fmt: skip
+            _ledger_failed(
+                ledger, field_name, blob, etag, stage="decimate", reason=reason, path=path
             )
-        convert_queue(settings).send_message(request.to_json())
-        log.info(
-            "decimated %s: %d traces %s Hz -> %s Hz, %s -> %s, queued for convert",
-            blob, report.traces, report.input_rate_hz, report.output_rate_hz,
-            report.input_format, report.output_path,
-        )  # fmt: skip
-        return report
-    except Exception as exc:
-        transient = _is_transient(exc)
-        if not isinstance(exc, PERMANENT_ERRORS) and not transient:
-            log.exception("decimate %s: unexpected error", blob)
-        reason = str(exc) if isinstance(exc, PERMANENT_ERRORS) else f"{type(exc).__name__}: {exc}"
-        record_failure(
-            settings.share_root, stage="decimate", reason=reason, blob=blob, etag=etag,
-            field=field_name, event=payload, permanent=not transient,
-        )  # fmt: skip
-        if transient:
-            raise
-        return None
+            telemetry.record_stage(
+                "decimate", field_name or "unknown", ok=False,
+                seconds=time.perf_counter() - started, reason=reason, failure_path=path,
+            )  # fmt: skip
+            if transient:
+                raise
+            return None
 
 
-def handle_convert_message(body: str, settings: Settings) -> StageReport:
+def _ledger_failed(
+    ledger: Any, field_name: str, blob: str, etag: str, *, stage: str, reason: str, path: str
+) -> None:
+    if ledger is None or not field_name:
+        return
+    try:
+        ledger.mark_failed(field_name, blob, etag, stage=stage, reason=reason, failure_path=path)
+    except Exception:
+        # The failure record on the share already holds it; the ledger may be what is down.
+        log.warning("ledger unreachable: %s failure of %s not marked there", stage, blob)
+
+
+def handle_convert_message(
+    body: str, settings: Settings, *, traceparent: str | None = None
+) -> StageReport:
     """The convert trigger's work: a ConvertRequest in, MiniSEED on the share.
 
     Every failure is recorded and re-raised: the queue retries it and, after
     ``maxDequeueCount``, the host moves it to the poison queue; nothing is half-written.
     """
-    blob = ""
-    etag = field_name = ""
+    from datetime import datetime
+
+    from shared_code.ledger import Ledger
+
+    telemetry.configure(settings.appinsights_connection_string)
+    blob = etag = field_name = ""
+    ledger: Ledger | None = None
+    started = time.perf_counter()
+    operation_id: str | None = None
     try:
         request = ConvertRequest.from_json(body)
-        blob, etag, field_name = request.source.name, request.source.etag, request.field
-        cfg = load_fields(settings.fields_config).get(request.field)
-        report = convert_file(request, settings.share_root, cfg)
-        log.info(
-            "converted %s: %d traces, %d SEED ids -> %s",
-            blob, report.traces, len(report.seed_ids), report.output_path,
-        )  # fmt: skip
-        return report
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, PERMANENT_ERRORS) else f"{type(exc).__name__}: {exc}"
-        record_failure(
-            settings.share_root, stage="convert", reason=reason, blob=blob or "(unparsed message)",
-            etag=etag, field=field_name, message=body, permanent=not _is_transient(exc),
-        )  # fmt: skip
-        raise
+        operation_id = request.operation_id or request.source.event_id
+    except MessageError:
+        request = None
+    with telemetry.operation(operation_id, traceparent=traceparent, stage="convert"):
+        try:
+            if request is None:
+                request = ConvertRequest.from_json(body)
+            blob, etag, field_name = request.source.name, request.source.etag, request.field
+            telemetry.bind(field=field_name, blob=blob, etag=etag, event_id=request.source.event_id)
+            cfg = load_fields(settings.fields_config).get(request.field)
+            ledger = Ledger.from_settings(settings)
+            telemetry.record_started("convert", field_name)
+            report = convert_file(request, settings.share_root, cfg)
+            ledger.mark_converted(field_name, blob, etag, [report.output_path])
+            telemetry.record_stage(
+                "convert", field_name, ok=True, seconds=time.perf_counter() - started,
+                bytes_in=report.bytes_in, bytes_out=report.bytes_out,
+                samples_in=report.samples_in, samples_out=report.samples_out,
+                seed_ids=len(report.seed_ids),
+            )  # fmt: skip
+            created = request.source.event_time
+            if created:
+                telemetry.record_end_to_end(field_name, datetime.fromisoformat(created))
+            log.info(
+                "converted %s: %d traces, %d SEED ids -> %s",
+                blob, report.traces, len(report.seed_ids), report.output_path,
+            )  # fmt: skip
+            return report
+        except Exception as exc:
+            reason = _reason(exc)
+            path = record_failure(
+                settings.share_root, stage="convert", reason=reason,
+                blob=blob or "(unparsed message)", etag=etag, field=field_name, message=body,
+                permanent=not _is_transient(exc),
+            )  # fmt: skip
+            _ledger_failed(
+                ledger, field_name, blob, etag, stage="convert", reason=reason, path=path
+            )
+            telemetry.record_stage(
+                "convert", field_name or "unknown", ok=False,
+                seconds=time.perf_counter() - started, reason=reason, failure_path=path,
+            )  # fmt: skip
+            raise
+
+
+def redrive_blob(settings: Settings, blob_name: str) -> StageReport | None:
+    """Process a raw blob again, as if its BlobCreated event had just arrived.
+
+    Builds the same event Azure Storage would publish from the blob's current properties;
+    the ledger lets it through even if that version finished before (replay, reconciliation).
+    """
+    from shared_code.events import make_event_grid_event
+    from shared_code.storage import blob_service
+
+    service = blob_service(settings.storage)
+    props = service.get_blob_client(settings.raw_container, blob_name).get_blob_properties()
+    event = make_event_grid_event(
+        account_url=service.url, container=settings.raw_container, blob_name=blob_name,
+        etag=str(props.etag), content_length=int(props.size), event_time=props.creation_time,
+        event_id=f"redrive-{uuid.uuid4()}",
+    )  # fmt: skip
+    return handle_blob_created(event, settings, redrive=True)
+
+
+def replay_failure_record(settings: Settings, relative: str) -> str:
+    """Replay one failure record from ``failed/``: its event through decimate (as a re-drive),
+    or its queue message back onto the convert queue. Returns what was done."""
+    import json
+
+    from shared_code.storage import convert_queue
+
+    record = json.loads(resolve(settings.share_root, relative).read_text())
+    if record.get("event"):
+        report = handle_blob_created(record["event"], settings, redrive=True)
+        if report is None:
+            return "event replayed, not decimated (see failed/ and the ledger)"
+        return f"event replayed: decimated to {report.output_path}, queued for convert"
+    if record.get("message"):
+        convert_queue(settings).send_message(record["message"])
+        return "queue message re-sent to the convert queue"
+    raise InputError(f"{relative}: failure record holds neither an event nor a queue message")

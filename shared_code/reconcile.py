@@ -159,7 +159,7 @@ def poison_queue_depth(queues: QueueServiceClient, queue_name: str) -> int:
     The Functions host creates that queue and moves a message there after ``maxDequeueCount``
     failed attempts; anything in it is a convert that needs an operator.
     """
-    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415
+    from azure.core.exceptions import ResourceNotFoundError
 
     try:
         props = queues.get_queue_client(f"{queue_name}-poison").get_queue_properties()
@@ -179,7 +179,7 @@ def run_reconcile(
     """One reconciliation run: find unfinished blobs, ``redrive(settings, blob_name)`` each
     (at most ``max_redrives``; one failure does not stop the others), report the poison
     queue depth as the ``PoisonQueueDepth`` metric. For the timer and the CLI."""
-    from shared_code.storage import blob_service, queue_service  # noqa: PLC0415
+    from shared_code.storage import blob_service, queue_service
 
     report = ReconcileReport()
     container = blob_service(settings.storage).get_container_client(settings.raw_container)

@@ -74,19 +74,19 @@ def queue_client(conn: StorageConnection, name: str) -> QueueClient:
     """A queue client that base64-encodes (the host's default ``messageEncoding``)."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    policies = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
+    encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
     if conn.connection_string:
-        return QueueClient.from_connection_string(conn.connection_string, name, **policies)
+        return QueueClient.from_connection_string(
+            conn.connection_string, name, message_encode_policy=encode, message_decode_policy=decode
+        )
     assert conn.queue_service_uri
-    return QueueClient(conn.queue_service_uri, name, credential=_credential(conn), **policies)
+    return QueueClient(
+        conn.queue_service_uri, name, credential=_credential(conn),
+        message_encode_policy=encode, message_decode_policy=decode,
+    )  # fmt: skip
 
 
-def download_blob(
-    settings: Settings, container: str, blob_name: str, etag: str, dest: Path
-) -> int:
+def download_blob(settings: Settings, container: str, blob_name: str, etag: str, dest: Path) -> int:
     """Stream a blob to ``dest`` in ranged chunks; returns its size in bytes.
 
     With a non-empty ``etag`` the read is conditional on it, so every chunk comes from the

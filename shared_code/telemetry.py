@@ -492,16 +492,16 @@ def _start_exporters(
 ) -> _State:
     # Imported here, not at module level: ~0.3 s (requests, opencensus) off every cold start
     # that has no telemetry, and off `import function_app` always.
-    from opencensus.ext.azure.common.protocol import (  # noqa: PLC0415
+    from opencensus.ext.azure.common.protocol import (
         Data,
         DataPoint,
         Envelope,
         MetricData,
     )
-    from opencensus.ext.azure.common.utils import azure_monitor_context  # noqa: PLC0415
-    from opencensus.ext.azure.log_exporter import AzureLogHandler  # noqa: PLC0415
-    from opencensus.ext.azure.metrics_exporter import MetricsExporter  # noqa: PLC0415
-    from opencensus.metrics import transport  # noqa: PLC0415
+    from opencensus.ext.azure.common.utils import azure_monitor_context
+    from opencensus.ext.azure.log_exporter import AzureLogHandler
+    from opencensus.ext.azure.metrics_exporter import MetricsExporter
+    from opencensus.metrics import transport
 
     options: dict[str, Any] = {
         "connection_string": normalized,

@@ -74,7 +74,9 @@ class LocalPipeline:
         client = self.container.upload_blob(blob_name, payload, overwrite=True)
         return {"etag": str(client.get_blob_properties().etag), "size": len(payload)}
 
-    def event(self, blob_name: str, etag: str = '"0x0"', size: int = 1, container: str | None = None) -> dict:
+    def event(
+        self, blob_name: str, etag: str = '"0x0"', size: int = 1, container: str | None = None
+    ) -> dict:
         from shared_code.events import make_event_grid_event
 
         return make_event_grid_event(
@@ -103,7 +105,9 @@ class LocalPipeline:
 
 
 @pytest.fixture
-def pipeline(pipeline_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
+def pipeline(
+    pipeline_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalPipeline]:
     from shared_code.settings import get_settings
 
     for key, value in pipeline_env.items():

@@ -33,7 +33,9 @@ def test_empty_blob(pipeline) -> None:
 
 
 def test_truncated_segy(pipeline, tmp_path) -> None:
-    data = write_segy(tmp_path / "t.sgy", array_record(n_stations=1, seconds=1.0), 1000.0).read_bytes()
+    data = write_segy(
+        tmp_path / "t.sgy", array_record(n_stations=1, seconds=1.0), 1000.0
+    ).read_bytes()
     _deliver_uploaded(pipeline, "snorre/truncated.sgy", data[: len(data) - 1000])
     _assert_failed(pipeline, "snorre/truncated.sgy", "truncated")
 
@@ -64,12 +66,16 @@ def test_blob_outside_raw_container(pipeline) -> None:
 )
 def test_hostile_blob_names(pipeline, name: str, reason: str) -> None:
     event = pipeline.event(name)
-    event["subject"] = f"/blobServices/default/containers/{pipeline.env['RAW_CONTAINER']}/blobs/{name}"
+    event["subject"] = (
+        f"/blobServices/default/containers/{pipeline.env['RAW_CONTAINER']}/blobs/{name}"
+    )
     deliver_event(event)
     record = _assert_failed(pipeline, "", reason)
     assert record["blob"] == name
     failed = pipeline.share / "failed"
-    written = [p for p in pipeline.share.parent.rglob("*") if p.is_file() and failed not in p.parents]
+    written = [
+        p for p in pipeline.share.parent.rglob("*") if p.is_file() and failed not in p.parents
+    ]
     assert not [p for p in written if "passwd" in p.name or "abs" in p.name]
     assert ".." not in "".join(p.name for p in failed.rglob("*"))
 

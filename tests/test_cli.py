@@ -31,9 +31,25 @@ def test_process_good_and_bad_files(tmp_path: Path, capsys) -> None:
 
 
 def test_target_rate_override_and_passthrough(tmp_path: Path, capsys) -> None:
-    good = write_segy(tmp_path / "g.sgy", array_record(n_stations=1, seconds=2.0, rate_hz=200.0), 200.0)
+    good = write_segy(
+        tmp_path / "g.sgy", array_record(n_stations=1, seconds=2.0, rate_hz=200.0), 200.0
+    )
     out = tmp_path / "share"
-    assert main(["process", "--field", "snorre", "--target-rate", "250", "--output", str(out), str(good)]) == 0
+    assert (
+        main(
+            [
+                "process",
+                "--field",
+                "snorre",
+                "--target-rate",
+                "250",
+                "--output",
+                str(out),
+                str(good),
+            ]
+        )
+        == 0
+    )
     assert "passed through" in capsys.readouterr().out
     st = read(str(out / "mseed/snorre/g.sgy.mseed"))
     assert st[0].stats.sampling_rate == 200.0

@@ -17,7 +17,9 @@ EVENT = make_event_grid_event(
 
 
 def _through_worker(payload: dict) -> func.EventGridEvent | func.CloudEvent:
-    return EventGridEventInConverter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
+    return EventGridEventInConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
+    )
 
 
 @pytest.mark.parametrize("schema", ["EventGrid", "CloudEvents"])

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from shared_code.fields import FieldConfigError, UnknownFieldError, band_code, load_fields, parse_fields
+from shared_code.fields import (
+    FieldConfigError,
+    UnknownFieldError,
+    band_code,
+    load_fields,
+    parse_fields,
+)
 from shared_code.waveforms import TraceMeta
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +61,14 @@ def test_band_codes(rate: float, long_period: bool, code: str) -> None:
     ("edit", "named"),
     [
         (lambda s: s.replace('network = "XT"', 'network = "TOOLONG"'), "key 'network'"),
-        (lambda s: s.replace("target_rate_hz = 100.0", "target_rate_hz = -1"), "key 'target_rate_hz'"),
+        (
+            lambda s: s.replace("target_rate_hz = 100.0", "target_rate_hz = -1"),
+            "key 'target_rate_hz'",
+        ),
         (lambda s: s.replace('H = "hydrophone"', 'H = "seismometer9"'), "key 'sensors'"),
         (lambda s: s.replace('"Z", "1", "2", "H"', '"Q"'), "key 'components'"),
         (lambda s: s.replace("station_count = 10", ""), "key 'station_count'"),
-        (lambda s: s + 'bogus = 1\n', "unknown keys"),
+        (lambda s: s + "bogus = 1\n", "unknown keys"),
         (lambda s: s + 'channels = ["5-2"]\n', "key 'channels'"),
         (lambda s: s.replace("network = ", "network == "), "not valid TOML"),
     ],

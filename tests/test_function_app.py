@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _bindings() -> dict[str, list[dict]]:
     return {
-        name: json.loads(f.get_function_json())["bindings"] for name, f in indexed_functions().items()
+        name: json.loads(f.get_function_json())["bindings"]
+        for name, f in indexed_functions().items()
     }
 
 

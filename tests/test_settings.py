@@ -48,7 +48,10 @@ def test_invalid_setting_is_named(override: dict[str, str], named: str) -> None:
 
 
 def test_identity_needs_every_uri() -> None:
-    env = {"SHARE_ROOT": "/x", "PIPELINE_STORAGE__blobServiceUri": "https://a.blob.core.windows.net"}
+    env = {
+        "SHARE_ROOT": "/x",
+        "PIPELINE_STORAGE__blobServiceUri": "https://a.blob.core.windows.net",
+    }
     with pytest.raises(SettingsError, match="queueServiceUri"):
         load_settings(env)
 

@@ -21,7 +21,7 @@ OWN = frozenset({"SEGY", "SU", "SEG2", "MSEED", "SAC", "GSE2"})
 
 def obspy_format(path: Path) -> str | None:
     """The ObsPy format name whose content check accepts the file, or None."""
-    from obspy.core.util.base import ENTRY_POINTS, buffered_load_entry_point  # noqa: PLC0415 - lazy: cold start
+    from obspy.core.util.base import ENTRY_POINTS, buffered_load_entry_point
 
     for ep in ENTRY_POINTS["waveform"].values():
         if ep.name in OWN:

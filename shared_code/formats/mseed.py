@@ -105,7 +105,7 @@ def encoding_for(data: np.ndarray) -> str:
 
 def write(recording: Recording, out: BinaryIO) -> None:
     """Write the recording as miniSEED 2 with 512-byte records to an open binary file."""
-    from obspy.core import AttribDict  # noqa: PLC0415 - lazy: cold start
+    from obspy.core import AttribDict
 
     problem = _problem(recording)
     if problem:

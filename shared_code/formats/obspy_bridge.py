@@ -27,7 +27,7 @@ _PLAIN = (str, int, float, bool)
 
 def read_stream(path: Path, name: str, fmt: str, **kwargs: Any) -> Stream:
     """``obspy.read`` of one format, with library errors turned into :class:`FormatError`."""
-    import obspy  # noqa: PLC0415 - lazy: cold start
+    import obspy
 
     try:
         with warnings.catch_warnings():
@@ -87,8 +87,8 @@ def recording_to_stream(
     drop: frozenset[str] = frozenset(),
 ) -> Stream:
     """One ObsPy Trace per row; ``cast`` converts samples, ``drop`` leaves header keys out."""
-    from obspy import Stream, Trace, UTCDateTime  # noqa: PLC0415 - lazy: cold start
-    from obspy.core import AttribDict  # noqa: PLC0415 - lazy: cold start
+    from obspy import Stream, Trace, UTCDateTime
+    from obspy.core import AttribDict
 
     stream = Stream()
     for block in recording.blocks:

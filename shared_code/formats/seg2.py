@@ -66,7 +66,7 @@ def _decimal(value: str, key: str, name: str) -> Decimal:
 
 def read(path: Path, name: str) -> Recording:
     """Read a SEG-2 file; integer samples stay integer."""
-    from obspy import UTCDateTime  # noqa: PLC0415 - lazy: cold start
+    from obspy import UTCDateTime
 
     stream = obspy_bridge.read_stream(path, name, NAME)
     for tr in stream:

@@ -135,7 +135,7 @@ def is_segy(path: Path) -> bool:
 
 def read(path: Path, name: str) -> Recording:
     """Read a SEG-Y file; ``name`` is the display name used in errors."""
-    import segyio  # noqa: PLC0415 - lazy: cold start
+    import segyio
 
     layout = probe(path)
     if layout is None:
@@ -311,7 +311,7 @@ def write_segyio(
 
     ``skip`` leaves off that many leading bytes (SU is SEG-Y without the file headers).
     """
-    import segyio  # noqa: PLC0415 - lazy: cold start
+    import segyio
 
     spec = segyio.spec()
     spec.format = layout.format_code

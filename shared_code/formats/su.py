@@ -59,7 +59,7 @@ def is_su(path: Path) -> bool:
 
 def read(path: Path, name: str) -> Recording:
     """Read an SU file; ``name`` is the display name used in errors."""
-    import segyio.su  # noqa: PLC0415 - lazy: cold start
+    import segyio.su
 
     layout = probe(path)
     if layout is None:

@@ -57,7 +57,7 @@ def header_dtype(endian: str) -> np.dtype:
 
     ``endian`` is ``"big"`` or ``"little"``. Sample count and interval are unsigned (rev 2).
     """
-    import segyio  # noqa: PLC0415 - lazy: cold start
+    import segyio
 
     fields = sorted((int(f), str(f)) for f in segyio.TraceField.enums())
     order = ">" if endian == "big" else "<"
