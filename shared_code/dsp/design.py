@@ -11,10 +11,10 @@ output's grid (a fractional-delay phase), and it makes the time support of each 
 sample exact: ``±W`` input samples around its time, which is what seamless joins need.
 
 Why multistage: the spec protects the band up to 0.8 × the output Nyquist and rejects from
-the output Nyquist up, a transition of 0.1 × fs_out. One stage at the input rate needs
-~6.4 × fs_in/fs_out × ... taps (≈ 680 taps for 1000 → 100 Hz); ÷5 then ÷2 needs ≈ 70 taps at
-1000 Hz (a wide transition: only what folds onto 0..fs_out/2 must go) plus ≈ 140 taps at
-200 Hz, about 2.5× less work. ``design`` searches the stage orders by a cost model.
+the output Nyquist up, a transition of only 0.1 × fs_out. In one stage at the input rate that
+costs ≈ 68 × fs_in/fs_out taps per output (≈ 680 for 1000 → 100 Hz); ÷5 then ÷2 needs 69
+taps at 1000 Hz (a wide transition: only what would fold onto 0..fs_out/2 must go) plus 137
+at 200 Hz, about 2.5× less work. ``design`` picks the stage order with a cost model.
 
 Why Kaiser and not Parks-McClellan: it needs nothing beyond numpy (``import scipy.signal``
 costs ~2 s of cold start), its passband ripple equals its stopband ripple (1e-5 → 1e-4 dB,

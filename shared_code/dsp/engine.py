@@ -47,8 +47,8 @@ DEFAULT_EXTENSION: Extension = "even"
 GRID_TOLERANCE_NS = 1
 
 #: Channels are processed in blocks whose work buffer is about this many bytes, so that a
-#: block's rows stay in cache across the Q matrix products. Measured: 2–4 MiB is best here.
-_BLOCK_BYTES = 3 << 20
+#: block's rows stay in cache across the Q matrix products (1–6 MiB measured within noise).
+_BLOCK_BYTES = 2 << 20
 
 #: GEMM throughput (relative) by number of output columns B; measured with OpenBLAS
 #: (SkylakeX kernel): narrow products waste the vector units.
