@@ -42,6 +42,29 @@ def summarize(share_root: Path, blob_names: list[str], out: TextIO) -> bool:
     return ok
 
 
+def joins(share_root: Path, out: TextIO) -> bool:
+    """Per field, all MiniSEED merged: streams, time span, gaps and overlaps (want none)."""
+    from obspy import Stream, read
+
+    ok = True
+    for field_dir in sorted(p for p in (share_root / "mseed").iterdir() if p.is_dir()):
+        st = Stream()
+        files = sorted(field_dir.rglob("*.mseed"))
+        for path in files:
+            st += read(str(path))
+        gaps = st.get_gaps()
+        st.merge(method=-1)
+        start = min(tr.stats.starttime for tr in st)
+        end = max(tr.stats.endtime for tr in st)
+        ok = ok and not gaps
+        print(
+            f"    {field_dir.name}: {len(files)} MiniSEED files -> {len(st)} continuous streams, "
+            f"{start} - {end}, {len(gaps)} gaps/overlaps",
+            file=out,
+        )
+    return ok
+
+
 def _spectrum_db(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     x = x - x.mean()
     window = np.hanning(len(x))

@@ -58,7 +58,7 @@ def run(samples: dict[str, Path], work: Path) -> int:
     from azure.storage.queue import QueueClient
 
     from scripts.local_host import deliver_event, drain_queue
-    from scripts.report import plot_before_after, summarize
+    from scripts.report import joins, plot_before_after, summarize
     from shared_code.events import make_event_grid_event, to_cloud_event
     from shared_code.settings import get_settings
     from shared_code.share_layout import ensure_layout
@@ -92,8 +92,16 @@ def run(samples: dict[str, Path], work: Path) -> int:
     for error in drained.errors:
         print(f"    error: {error}", flush=True)
 
+    step("flushing the record's two open ends (what the seams timer does after SEAM_TIMEOUT)")
+    from shared_code.fields import load_fields
+    from shared_code.seam_sweep import sweep
+
+    swept = sweep(settings.share_root, load_fields(settings.fields_config), 0, now=time.time() + 60)
+    print(f"    {len(swept)} seam half(s) emitted at the record's ends", flush=True)
+
     step("summary")
     ok = summarize(settings.share_root, list(samples), sys.stdout)
+    ok = joins(settings.share_root, sys.stdout) and ok
     figure = work / "before_after.png"
     first_blob, first_path = next(iter(samples.items()))
     plot_before_after(first_path, settings.share_root, first_blob, figure)

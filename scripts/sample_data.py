@@ -60,13 +60,27 @@ def array_record(
     return data
 
 
-def write_segy(path: Path, data: np.ndarray, rate_hz: float, start: datetime = START) -> Path:
-    """Write int32 SEG-Y rev 1 (big-endian, format code 2) with per-trace time headers."""
+def write_segy(
+    path: Path,
+    data: np.ndarray,
+    rate_hz: float,
+    start: datetime = START,
+    sample_format: str = "int32",
+) -> Path:
+    """Write SEG-Y rev 1 (big-endian) with per-trace time headers: int32 counts (format code
+    2) or IEEE float32 (format code 5)."""
     import segyio
 
-    counts = np.clip(np.round(data), -(2**31), 2**31 - 1).astype(np.int32)
+    if sample_format == "int32":
+        counts = np.clip(np.round(data), -(2**31), 2**31 - 1).astype(np.int32)
+        code = 2
+    elif sample_format == "float32":
+        counts = data.astype(np.float32)
+        code = 5
+    else:
+        raise ValueError(f"sample_format {sample_format!r}: expected int32 or float32")
     spec = segyio.spec()
-    spec.format = 2
+    spec.format = code
     spec.samples = list(range(counts.shape[1]))
     spec.tracecount = counts.shape[0]
     spec.ilines = None
@@ -76,12 +90,12 @@ def write_segy(path: Path, data: np.ndarray, rate_hz: float, start: datetime = S
     with segyio.create(str(path), spec) as f:
         f.text[0] = segyio.tools.wrap(
             "C01 CCS-PASSIVE SYNTHETIC 4-C ARRAY  COMPONENTS Z 1 2 H PER STATION\n"
-            "C02 INT32 COUNTS  1000 HZ  START " + start.isoformat()
+            f"C02 {sample_format.upper()}  {rate_hz:g} HZ  START {start.isoformat()}"
         )
         f.bin.update(
             {
                 segyio.BinField.Interval: interval_us,
-                segyio.BinField.Format: 2,
+                segyio.BinField.Format: code,
                 segyio.BinField.Samples: counts.shape[1],
                 segyio.BinField.SEGYRevision: 1,
             }
@@ -105,6 +119,28 @@ def write_segy(path: Path, data: np.ndarray, rate_hz: float, start: datetime = S
     return path
 
 
+def split_record(
+    out_dir: Path,
+    data: np.ndarray,
+    rate_hz: float,
+    n_files: int,
+    *,
+    start: datetime = START,
+    sample_format: str = "int32",
+) -> list[Path]:
+    """Cut one continuous record into ``n_files`` consecutive SEG-Y files (no gap, no
+    overlap), as an array uploading a file every few minutes does."""
+    from datetime import timedelta
+
+    n = data.shape[1] // n_files
+    paths = []
+    for k in range(n_files):
+        begin = start + timedelta(seconds=k * n / rate_hz)
+        path = out_dir / f"part_{k:02d}.sgy"
+        paths.append(write_segy(path, data[:, k * n : (k + 1) * n], rate_hz, begin, sample_format))
+    return paths
+
+
 def write_mseed(path: Path, stations: list[str], rate_hz: float = 500.0, seconds: float = 30.0,
                 start: datetime = START) -> Path:  # fmt: skip
     """Write a Steim-2 MiniSEED file: three components per station, int32 counts."""
@@ -124,14 +160,24 @@ def write_mseed(path: Path, stations: list[str], rate_hz: float = 500.0, seconds
 
 
 def make_samples(out_dir: Path) -> dict[str, Path]:
-    """Write the sample raw files; returns blob name -> local path."""
+    """Write the sample raw files; returns blob name -> local path, in upload order.
+
+    The array record (90 s) is cut into three consecutive 30 s files, uploaded out of order
+    (first, third, second) as happens when uploads race: the MiniSEED still joins without gap
+    or overlap.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    segy = write_segy(out_dir / "snorre_array.sgy", array_record(), 1000.0)
+    parts = split_record(out_dir, array_record(seconds=90.0, n_events=6), 1000.0, 3)
     mseed = write_mseed(out_dir / "oseberg_land.mseed", ["OSE01", "OSE02", "OSE03", "OSE04"])
-    return {
-        "snorre/2026/11/23/array_20261123T120000.sgy": segy,
-        "oseberg/2026/11/23/land_20261123T120000.mseed": mseed,
+    blobs = {
+        f"snorre/2026/11/23/array_20261123T1200{30 * k:02d}.sgy": path
+        for k, path in enumerate(parts)
     }
+    order = [0, 2, 1]
+    names = list(blobs)
+    out = {names[k]: blobs[names[k]] for k in order}
+    out["oseberg/2026/11/23/land_20261123T120000.mseed"] = mseed
+    return out
 
 
 def main() -> None:

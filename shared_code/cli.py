@@ -9,6 +9,9 @@
     failure record (its event, or its queue message).
 ``status``
     the ledger summary per field and state.
+``sweep-seams --output DIR [--timeout-minutes M] [--now]``
+    emit seam halves whose neighbouring file has not come within the timeout (what the
+    ``seams`` timer does); ``--now`` treats every lonely half as timed out (end of a backfill).
 
 ``replay`` and ``status`` use the pipeline's settings, from the environment or from a
 ``local.settings.json``-style file given with ``--settings`` (Azurite or Azure alike).
@@ -169,6 +172,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_seams(args: argparse.Namespace) -> int:
+    import time
+
+    from shared_code.fields import load_fields
+    from shared_code.seam_sweep import sweep
+
+    registry = load_fields(Path(args.fields).resolve())
+    now = time.time() + args.timeout_minutes * 60 if args.now else None
+    swept = sweep(Path(args.output), registry, args.timeout_minutes, now=now)
+    for half in swept:
+        print(f"{half.field} {half.key} {half.half}: {half.n_samples} samples -> {half.mseed_path}")
+    print(f"{len(swept)} lonely seam half(s) emitted")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m shared_code.cli",
@@ -181,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--target-rate", type=float, default=None, metavar="HZ",
                          help="output sample rate in Hz (default: the field's)")  # fmt: skip
     process.add_argument("--output", required=True, metavar="DIR", help="share root to write to")
+    fields_default = os.environ.get("FIELDS_CONFIG") or str(APP_ROOT / "config" / "fields.toml")
     process.add_argument(
         "--fields",
-        default=os.environ.get("FIELDS_CONFIG") or str(APP_ROOT / "config" / "fields.toml"),
+        default=fields_default,
         help="field configuration file (default: $FIELDS_CONFIG or config/fields.toml)",
     )
     process.add_argument("files", nargs="+", metavar="FILE")
@@ -203,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--settings", help=settings_help)
     status.set_defaults(func=cmd_status)
+
+    seams = sub.add_parser("sweep-seams", help="emit seam halves whose neighbour never came")
+    seams.add_argument("--output", required=True, metavar="DIR", help="share root")
+    seams.add_argument("--timeout-minutes", type=float, default=30.0, metavar="M")
+    seams.add_argument("--now", action="store_true", help="treat every lonely half as timed out")
+    seams.add_argument("--fields", default=fields_default, help="field configuration file")
+    seams.set_defaults(func=cmd_sweep_seams)
     return parser
 
 

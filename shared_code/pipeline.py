@@ -21,8 +21,10 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shared_code import formats, telemetry
-from shared_code.dsp import decimate_block
+from shared_code.decimation_job import CHUNK_BYTES, plan_file, run_jobs
 from shared_code.events import BLOB_CREATED, EventError, event_type, parse_blob_created
 from shared_code.failures import record_failure
 from shared_code.fields import FieldConfig, FieldConfigError, UnknownFieldError, load_fields
@@ -41,7 +43,7 @@ from shared_code.share_layout import (
     ensure_layout,
     resolve,
 )
-from shared_code.waveforms import Block, Recording
+from shared_code.waveforms import TraceMeta
 
 log = logging.getLogger(__name__)
 
@@ -86,28 +88,6 @@ class StageReport:
     seed_ids: list[str] = dataclass_field(default_factory=list)
 
 
-def decimate_recording(recording: Recording, cfg: FieldConfig, target_rate_hz: float) -> Recording:
-    """Select the field's channels and decimate every block to ``target_rate_hz`` (Hz)."""
-    blocks: list[Block] = []
-    for block in recording.blocks:
-        keep = set(cfg.select(max(t.index for t in block.traces) + 1))
-        rows = [i for i, t in enumerate(block.traces) if t.index in keep]
-        if not rows:
-            continue
-        selected = block
-        if len(rows) != len(block.traces):
-            selected = Block(
-                data=block.data[rows],
-                sampling_rate=block.sampling_rate,
-                starttime_ns=block.starttime_ns,
-                traces=[block.traces[i] for i in rows],
-            )
-        blocks.append(decimate_block(selected, target_rate_hz, mode="extend"))
-    if not blocks:
-        raise InputError(f"{recording.source}: the field's channel selection keeps no trace")
-    return replace(recording, blocks=blocks)
-
-
 def decimate_file(
     local_path: Path,
     blob_name: str,
@@ -117,56 +97,73 @@ def decimate_file(
     *,
     target_rate_hz: float | None = None,
     operation_id: str = "",
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> tuple[ConvertRequest, StageReport]:
-    """Read a raw file, decimate it and write the decimated file to the share atomically.
+    """Decimate a raw file in bounded memory and write the decimated file to the share.
 
-    ``blob_name`` (``<field>/...``) names the file in errors and derives the share paths.
-    Returns the ConvertRequest for the convert stage and a report.
+    ``blob_name`` (``<field>/...``) names the file in errors and derives the share paths;
+    ``target_rate_hz`` (Hz) overrides the field's rate; ``chunk_bytes`` bounds the working
+    memory. The outputs near the file's boundaries join seamlessly with its neighbours (see
+    :mod:`shared_code.seams`). Returns the ConvertRequest for the convert stage and a report.
     """
     started = time.perf_counter()
     paths = blob_paths(blob_name)
     size = local_path.stat().st_size
     if size == 0:
         raise InputError(f"{blob_name}: empty file (0 bytes)")
-    recording = formats.read(local_path, name=blob_name)
     target = cfg.target_rate_hz if target_rate_hz is None else target_rate_hz
-    decimated = decimate_recording(recording, cfg, target)
-    out_format = formats.output_format(decimated)
-    relative = paths.decimated(formats.EXTENSIONS[out_format])
-    with atomic_writer(share_root, relative) as (_tmp, fh):
-        formats.write(decimated, fh, out_format)
-    first_in, first_out = recording.blocks[0], decimated.blocks[0]
-    integer = all(b.is_integer for b in decimated.blocks)
-    indices = [t.index for b in decimated.blocks for t in b.traces]
+    owner = f"{blob_name}@{source.etag}"
+    with formats.open_source(local_path, name=blob_name) as src:
+        input_format = src.format
+        jobs = [j for j in plan_file(src, cfg, target, share_root, owner) if j.n_samples > 0]
+        if not jobs:
+            raise InputError(f"{blob_name}: the field's channel selection keeps no trace")
+        layout = formats.Layout(
+            format_source=src.format,
+            source=blob_name,
+            file_headers=src.file_headers,
+            blocks=[job.layout() for job in jobs],
+        )
+        out_format = formats.output_format_for(layout)
+        relative = paths.decimated(formats.EXTENSIONS[out_format])
+        with (
+            atomic_writer(share_root, relative) as (_tmp, fh),
+            formats.open_writer(out_format, fh, layout) as writer,
+        ):
+            run_jobs(jobs, writer, chunk_bytes)
+        duration = max(b.n_samples / b.sampling_rate for b in src.blocks)
+    first = jobs[0]
+    passthrough = all(job.passthrough for job in jobs)
     report = StageReport(
         blob=blob_name,
         field=cfg.name,
         stage="decimate",
-        input_format=recording.format,
+        input_format=input_format,
         output_format=out_format,
-        traces=decimated.n_traces,
-        input_rate_hz=first_in.sampling_rate,
-        output_rate_hz=first_out.sampling_rate,
-        samples_in=recording.n_samples,
-        samples_out=decimated.n_samples,
-        duration_s=max(b.n_samples / b.sampling_rate for b in recording.blocks),
+        traces=sum(len(job.rows) for job in jobs),
+        input_rate_hz=first.source.sampling_rate,
+        output_rate_hz=first.sampling_rate,
+        samples_in=sum(len(job.rows) * job.source.n_samples for job in jobs),
+        samples_out=sum(len(job.rows) * job.n_samples for job in jobs),
+        duration_s=duration,
         bytes_in=size,
         bytes_out=resolve(share_root, relative).stat().st_size,
         seconds=time.perf_counter() - started,
         output_path=relative,
-        passthrough=first_in.sampling_rate <= target,
+        passthrough=passthrough,
     )
-    if report.passthrough:
+    if passthrough:
         log.info(
             "%s: input rate %s Hz is at or below the target %s Hz: passed through unchanged",
-            blob_name, first_in.sampling_rate, target,
+            blob_name, first.source.sampling_rate, target,
         )  # fmt: skip
+    indices = [t.index for job in jobs for t in job.traces]
     request = ConvertRequest(
         field=cfg.name,
         decimated_path=relative,
         file_type=out_format,
-        sampling_rate_hz=first_out.sampling_rate,
-        integer_counts=integer,
+        sampling_rate_hz=first.sampling_rate,
+        integer_counts=all(job.dtype.kind in "iu" for job in jobs),
         source=source,
         operation_id=operation_id,
         trace_indices="" if indices == list(range(len(indices))) else format_ranges(indices),
@@ -174,8 +171,47 @@ def decimate_file(
     return request, report
 
 
-def convert_file(request: ConvertRequest, share_root: Path, cfg: FieldConfig) -> StageReport:
-    """Turn a decimated file into MiniSEED (512-byte records) under ``mseed/``, atomically.
+def _seed_traces(
+    request: ConvertRequest, blocks: list[Any], cfg: FieldConfig
+) -> tuple[list[list[TraceMeta]], list[str]]:
+    """Per block, copies of the traces carrying their SEED codes; and all SEED ids."""
+    indices = parse_ranges(request.trace_indices) if request.trace_indices else None
+    total = sum(len(b.traces) for b in blocks)
+    if indices is not None and len(indices) != total:
+        raise InputError(
+            f"{request.source.name}: decimated file has {total} traces, the message "
+            f"names {len(indices)}"
+        )
+    seeded: list[list[TraceMeta]] = []
+    seed_ids: list[str] = []
+    position = 0
+    for block in blocks:
+        out = []
+        for trace in block.traces:
+            index = indices[position] if indices is not None else trace.index
+            position += 1
+            sid = cfg.seed_id(replace(trace, index=index), block.sampling_rate)
+            net, sta, loc, cha = sid.split(".")
+            out.append(TraceMeta(index=index, network=net, station=sta, location=loc, channel=cha))
+            seed_ids.append(sid)
+        seeded.append(out)
+    per_start: dict[int, list[str]] = {}
+    for block, traces in zip(blocks, seeded, strict=True):
+        per_start.setdefault(block.starttime_ns, []).extend(
+            f"{t.network}.{t.station}.{t.location}.{t.channel}" for t in traces
+        )
+    for ids in per_start.values():
+        if len(set(ids)) != len(ids):
+            dupes = sorted({s for s in ids if ids.count(s) > 1})[:5]
+            raise InputError(f"{request.source.name}: traces map to the same SEED id: {dupes}")
+    return seeded, seed_ids
+
+
+def convert_file(
+    request: ConvertRequest, share_root: Path, cfg: FieldConfig, chunk_bytes: int = CHUNK_BYTES
+) -> StageReport:
+    """Turn a decimated file into MiniSEED (512-byte records) under ``mseed/``, atomically,
+    streaming in chunks of traces.
 
     Every trace gets its SEED id from the field configuration; integer counts are written
     Steim-2, floats as 32-bit float records.
@@ -187,41 +223,51 @@ def convert_file(request: ConvertRequest, share_root: Path, cfg: FieldConfig) ->
         raise FileNotFoundError(
             f"{request.source.name}: decimated file {request.decimated_path} not found"
         )
-    recording = formats.read(decimated_path, name=request.decimated_path)
-    if request.trace_indices:
-        indices = parse_ranges(request.trace_indices)
-        traces = [t for b in recording.blocks for t in b.traces]
-        if len(indices) != len(traces):
-            raise InputError(
-                f"{request.source.name}: decimated file has {len(traces)} traces, the message "
-                f"names {len(indices)}"
-            )
-        for trace, index in zip(traces, indices, strict=True):
-            trace.index = index
-    seed_ids: list[str] = []
-    for block in recording.blocks:
-        for trace in block.traces:
-            sid = cfg.seed_id(trace, block.sampling_rate)
-            trace.network, trace.station, trace.location, trace.channel = sid.split(".")
-            seed_ids.append(sid)
-    if len(set(seed_ids)) != len(seed_ids) and len({b.starttime_ns for b in recording.blocks}) == 1:
-        dupes = sorted({s for s in seed_ids if seed_ids.count(s) > 1})[:5]
-        raise InputError(f"{request.source.name}: traces map to the same SEED id: {dupes}")
-    with atomic_writer(share_root, paths.mseed) as (_tmp, fh):
-        formats.write(recording, fh, "MSEED")
-    first = recording.blocks[0]
+    with formats.open_source(decimated_path, name=request.decimated_path) as src:
+        seeded, seed_ids = _seed_traces(request, src.blocks, cfg)
+        layout = formats.Layout(
+            format_source=src.format,
+            source=request.decimated_path,
+            file_headers={},
+            blocks=[
+                formats.BlockLayout(
+                    traces=traces,
+                    sampling_rate=b.sampling_rate,
+                    starttime_ns=b.starttime_ns,
+                    n_samples=b.n_samples,
+                    dtype=np.dtype(np.int32 if b.is_integer else np.float32),
+                )
+                for b, traces in zip(src.blocks, seeded, strict=True)
+            ],
+        )
+        with (
+            atomic_writer(share_root, paths.mseed) as (_tmp, fh),
+            formats.open_writer("MSEED", fh, layout) as writer,
+        ):
+            for index, block in enumerate(src.blocks):
+                step = max(1, chunk_bytes // max(1, block.n_samples * 8))
+                for c0 in range(0, len(block.traces), step):
+                    c1 = min(len(block.traces), c0 + step)
+                    data = block.rows(c0, c1)
+                    dtype = np.int32 if block.is_integer else np.float32
+                    writer.write_rows(index, c0, data.astype(dtype, copy=False))
+        n_traces = sum(len(b.traces) for b in src.blocks)
+        n_samples = sum(len(b.traces) * b.n_samples for b in src.blocks)
+        first_rate = src.blocks[0].sampling_rate
+        duration = max(b.n_samples / b.sampling_rate for b in src.blocks)
+        file_format = src.format
     return StageReport(
         blob=request.source.name,
         field=cfg.name,
         stage="convert",
-        input_format=recording.format,
+        input_format=file_format,
         output_format="MSEED",
-        traces=recording.n_traces,
-        input_rate_hz=first.sampling_rate,
-        output_rate_hz=first.sampling_rate,
-        samples_in=recording.n_samples,
-        samples_out=recording.n_samples,
-        duration_s=max(b.n_samples / b.sampling_rate for b in recording.blocks),
+        traces=n_traces,
+        input_rate_hz=first_rate,
+        output_rate_hz=first_rate,
+        samples_in=n_samples,
+        samples_out=n_samples,
+        duration_s=duration,
         bytes_in=decimated_path.stat().st_size,
         bytes_out=resolve(share_root, paths.mseed).stat().st_size,
         seconds=time.perf_counter() - started,

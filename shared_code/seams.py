@@ -39,15 +39,18 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from shared_code.dsp import DecimationPlan, Mode, decimate, output_span
 from shared_code.share_layout import STATE, atomic_writer, resolve
 from shared_code.waveforms import NS_PER_S, TraceMeta
 
@@ -88,25 +91,38 @@ class SeamStore:
     def _dir(self, key: int) -> str:
         return f"{self.relative}/{key}"
 
-    def put_edge(self, key: int, side: str, edge: Edge) -> None:
-        """Store an edge atomically (``side`` is ``head`` or ``tail``)."""
+    def put_edge(self, key: int, side: str, edge: Edge, meta: dict[str, Any]) -> None:
+        """Store an edge atomically (``side`` is ``head`` or ``tail``) with ``meta``: what a
+        sweep needs to emit a lonely half on its own (field, rates in Hz, trace identities)."""
         buffer = io.BytesIO()
         np.save(buffer, edge.data, allow_pickle=False)
-        meta = {"starttime_ns": edge.starttime_ns, "owner": edge.owner}
+        record = {**meta, "starttime_ns": edge.starttime_ns, "owner": edge.owner}
         with atomic_writer(self.share_root, f"{self._dir(key)}/{side}.npy") as (_tmp, fh):
             fh.write(buffer.getvalue())
+        # The .json goes last: a present .json means a complete edge.
         with atomic_writer(self.share_root, f"{self._dir(key)}/{side}.json") as (_tmp, fh):
-            fh.write(json.dumps(meta).encode())
+            fh.write(json.dumps(record).encode())
+
+    def edge_meta(self, key: int, side: str) -> dict[str, Any] | None:
+        path = resolve(self.share_root, f"{self._dir(key)}/{side}.json")
+        if not path.exists():
+            return None
+        return dict(json.loads(path.read_text()))
 
     def get_edge(self, key: int, side: str) -> Edge | None:
-        base = resolve(self.share_root, f"{self._dir(key)}/{side}")
-        meta_path, data_path = base.with_suffix(".json"), base.with_suffix(".npy")
-        # The .json is renamed into place after the .npy: present json means complete edge.
-        if not meta_path.exists():
+        meta = self.edge_meta(key, side)
+        if meta is None:
             return None
-        meta = json.loads(meta_path.read_text())
-        data = np.load(data_path, allow_pickle=False)
+        data = np.load(resolve(self.share_root, f"{self._dir(key)}/{side}.npy"), allow_pickle=False)
         return Edge(data=data, starttime_ns=int(meta["starttime_ns"]), owner=str(meta["owner"]))
+
+    def claimed(self, key: int, half: str) -> bool:
+        return resolve(self.share_root, f"{self._dir(key)}/{half}.claim").exists()
+
+    def edge_age_s(self, key: int, side: str, now: float | None = None) -> float:
+        """Seconds since the edge was written."""
+        path = resolve(self.share_root, f"{self._dir(key)}/{side}.json")
+        return (time.time() if now is None else now) - path.stat().st_mtime
 
     def claim(self, key: int, half: str, owner: str) -> bool:
         """Claim a seam half; True if ``owner`` holds it (newly, or from an earlier run)."""
@@ -138,3 +154,90 @@ def _read_owner(path: Path) -> str:
             return owner
         time.sleep(0.02)
     return path.read_text()
+
+
+def edge_length(plan: DecimationPlan) -> int:
+    """Input samples kept per edge: twice the composite support plus a few output periods,
+    so that tail+head alone make every seam output exact (valid mode), and a tail (head)
+    alone tells where its file's valid outputs end (begin)."""
+    ratio = math.ceil(plan.input_rate / plan.output_rate)
+    return 2 * plan.support_samples + 4 * ratio + 16
+
+
+def boundary_index(key: int, plan: DecimationPlan) -> int:
+    """First output-grid index at or after the boundary: outputs ``k < kT`` are the left half."""
+    time_s = Fraction(key) / plan.input_rate
+    return math.ceil(time_s * plan.output_rate)
+
+
+@dataclass(frozen=True)
+class SeamPiece:
+    """Seam outputs for all traces of a block: ``data`` (traces × n) starting at absolute
+    output-grid index ``first_index`` (time ``first_index / fs_out``)."""
+
+    data: np.ndarray
+    first_index: int
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[1])
+
+
+def _valid_last(plan: DecimationPlan, edge: Edge) -> int:
+    span = output_span(plan, edge.starttime_ns, edge.data.shape[1], "valid")
+    return span.first_index + span.n_samples - 1
+
+
+def _valid_first(plan: DecimationPlan, edge: Edge) -> int:
+    return output_span(plan, edge.starttime_ns, edge.data.shape[1], "valid").first_index
+
+
+def _take(
+    plan: DecimationPlan, data: np.ndarray, start_ns: int, mode: Mode, *, lo: int, hi: int
+) -> SeamPiece:
+    """Outputs with grid index in ``[lo, hi)`` of decimating ``data`` in ``mode``."""
+    span = output_span(plan, start_ns, data.shape[1], mode)
+    if hi <= lo:
+        return SeamPiece(np.empty((data.shape[0], 0), dtype=_out_dtype(data)), lo)
+    if lo < span.first_index or hi > span.first_index + span.n_samples:
+        raise RuntimeError(
+            f"seam outputs [{lo}, {hi}) not covered by the edge window "
+            f"[{span.first_index}, {span.first_index + span.n_samples}): edges too short"
+        )
+    out = decimate(data, start_ns, plan, mode).data
+    return SeamPiece(out[:, lo - span.first_index : hi - span.first_index], lo)
+
+
+def _out_dtype(data: np.ndarray) -> type[np.generic]:
+    return np.int32 if data.dtype.kind in "iub" else np.float32
+
+
+def seam_piece(
+    plan: DecimationPlan,
+    key: int,
+    *,
+    tail: Edge | None,
+    head: Edge | None,
+    halves: tuple[str, ...],
+) -> SeamPiece:
+    """The seam outputs of the claimed ``halves`` (``left``, ``right``, or both, adjacent) at
+    boundary ``key``.
+
+    With both edges the outputs are exact: the valid outputs of tail+head, which equal what
+    decimating the unbroken record gives. With one edge (a neighbour that never came), the
+    missing side is made up by the engine's edge extension.
+    """
+    k_t = boundary_index(key, plan)
+    lo = _valid_last(plan, tail) + 1 if tail is not None else None
+    hi = _valid_first(plan, head) if head is not None else None
+    if (LEFT in halves and lo is None) or (RIGHT in halves and hi is None):
+        raise ValueError(f"seam {key}: halves {halves} need the edges they border")
+    start = lo if LEFT in halves else k_t
+    stop = hi if RIGHT in halves else k_t
+    assert start is not None and stop is not None
+    if tail is not None and head is not None:
+        window = np.concatenate([tail.data, head.data.astype(tail.data.dtype, copy=False)], axis=1)
+        return _take(plan, window, tail.starttime_ns, "valid", lo=start, hi=stop)
+    edge = tail if tail is not None else head
+    assert edge is not None
+    return _take(plan, edge.data, edge.starttime_ns, "extend", lo=start, hi=stop)

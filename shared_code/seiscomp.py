@@ -17,8 +17,9 @@ family the converter uses to name traces (``FieldConfig.seed_id``), so every SEE
 converter can emit at a field's target rate has a binding. ``streams.txt`` lists those ids, one
 per line, for operators and tests.
 
-Run ``python -m shared_code.seiscomp --fields config/fields.toml --out DIR``; ``DIR`` then holds
-``etc/key/...`` and ``streams.txt``, ready to be copied over ``$SEISCOMP_ROOT``. The deployment
+Run ``python -m shared_code.seiscomp --fields config/fields.toml --out DIR [--share-mount PATH]``;
+``DIR`` then holds ``etc/key/...`` and ``streams.txt``, ready to be copied over
+``$SEISCOMP_ROOT``. The deployment
 (``infra/deploy.sh``) publishes the result as one archive that the SeisComP VM fetches and applies.
 """
 
@@ -196,14 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fields", type=Path, required=True, help="field configuration (TOML)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument(
-        "--mseed-dir",
-        default=str(DEFAULT_MSEED_DIR),
-        help=f"directory the VM's mseedscan plugin scans (default {DEFAULT_MSEED_DIR})",
+        "--share-mount",
+        default=str(DEFAULT_SHARE_MOUNT),
+        help=f"where the VM mounts the share (default {DEFAULT_SHARE_MOUNT}); mseedscan scans "
+        f"its {MSEED}/ folder",
     )
     args = parser.parse_args(argv)
+    mseed_dir = PurePosixPath(args.share_mount) / MSEED
     try:
         registry = load_fields(args.fields.resolve())
-        files = render(registry, args.mseed_dir)
+        files = render(registry, mseed_dir)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -212,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_streams = files[STREAMS_FILE].count("\n")
     print(
         f"{n_stations} station bindings ({n_streams} streams, {len(registry.fields)} fields, "
-        f"profile {PROFILE}: {SOURCE} on {args.mseed_dir}) written to {args.out}"
+        f"profile {PROFILE}: {SOURCE} on {mseed_dir}) written to {args.out}"
     )
     return 0
 

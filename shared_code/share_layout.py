@@ -5,9 +5,10 @@ functions agree::
 
     decimated/<field>/<rest of blob name>.<ext>   decimated files (convert's input)
     mseed/<field>/<rest of blob name>.mseed       what seedlink's mseedscan streams
+    mseed/<field>/_seams/<stream>/<key>-<half>.mseed  seam halves whose neighbour never came
     failed/<YYYY-MM-DD>/<stage>-<key>.json        failure records, replayable
     staging/                                      temporary names for atomic writes
-    state/                                        pipeline state (seam edges, claims)
+    state/seams/<field>/<stream>/<key>/           seam edges and claims (shared_code.seams)
 
 Every path is derived from the source blob name by :func:`blob_paths`, so a blob always maps to
 the same paths (idempotent re-runs), and no blob name can escape the share root.
@@ -112,6 +113,15 @@ def blob_key(name: str, *extra: str) -> str:
     digest = hashlib.sha256("\0".join((name, *extra)).encode("utf-8", "surrogatepass"))
     safe = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", name)[-60:].strip("._") or "blob"
     return f"{safe}-{digest.hexdigest()[:16]}"
+
+
+def seam_mseed_path(field: str, stream: str, key: int, half: str) -> str:
+    """MiniSEED of a seam half emitted on its own (its neighbour never came)."""
+    if not _FIELD.match(field) or not re.fullmatch(r"[0-9a-f]{8,64}", stream):
+        raise ValueError(f"bad seam stream {field!r}/{stream!r}")
+    if half not in ("left", "right"):
+        raise ValueError(f"half {half!r}: expected left or right")
+    return f"{MSEED}/{field}/_seams/{stream}/{int(key)}-{half}.mseed"
 
 
 def failure_path(day: str, stage: str, key: str) -> str:

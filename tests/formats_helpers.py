@@ -192,3 +192,82 @@ def obspy_metas(ids: list[str]) -> list:  # -> list[TraceMeta]
         net, sta, loc, cha = seed_id.split(".")
         metas.append(TraceMeta(i, network=net, station=sta, location=loc, channel=cha))
     return metas
+
+
+def segyio_samples(path: Path, endian: str = "big", su: bool = False) -> np.ndarray:
+    """All samples as segyio decodes them (its C IBM conversion): the reference for readers."""
+    import segyio
+    import segyio.su
+
+    opened = segyio.su.open if su else segyio.open
+    with opened(str(path), ignore_geometry=True, endian=endian) as f:
+        return f.trace.raw[:]
+
+
+def segyio_write(recording, path: Path, *, su: bool = False) -> None:  # recording: Recording
+    """The whole-recording writer as it was before streaming (all through segyio).
+
+    The byte reference for the streaming SEG-Y/SU writer: same plan (input headers with new
+    start time, sample count and interval), every header word and sample written by segyio.
+    """
+    import shutil
+    import tempfile
+
+    import segyio
+
+    from shared_code.formats import segy, traceheader
+
+    planned = segy.plan(recording, floats_only=su)
+    assert isinstance(planned, segy.Plan), planned
+    fh = recording.file_headers
+    endian = fh.get("endian", "little" if su else "big")
+    textual = [] if su else fh.get("textual", [])
+    binary = {} if su else fh.get("binary", {})
+    spec = segyio.spec()
+    spec.format = planned.format_code
+    spec.samples = list(range(planned.n_samples))
+    spec.tracecount = recording.n_traces
+    spec.endian = endian
+    spec.ext_headers = max(len(textual) - 1, 0)
+    bin_fields = {str(f): int(f) for f in segyio.BinField.enums()}
+    trace_fields = {str(f): int(f) for f in segyio.TraceField.enums()}
+    dtype = np.float32 if planned.format_code == 5 else np.int32
+    rows = [
+        (meta, row, b.starttime_ns)
+        for b in recording.blocks
+        for meta, row in zip(b.traces, b.data, strict=True)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "out.segy"
+        with segyio.create(str(full), spec) as f:
+            for i, text in enumerate(textual):
+                f.text[i] = text
+            words = {
+                bin_fields[k]: v
+                for k, v in binary.items()
+                if k in bin_fields and not k.startswith("Unassigned")
+            }
+            words.update(
+                {
+                    bin_fields["Interval"]: planned.interval_us,
+                    bin_fields["Samples"]: planned.n_samples,
+                    bin_fields["Format"]: planned.format_code,
+                    bin_fields["ExtSamples"]: 0,
+                    bin_fields["ExtendedHeaders"]: spec.ext_headers,
+                }
+            )
+            f.bin.update(words)
+            for i, (meta, row, start) in enumerate(rows):
+                timing = traceheader.encode_start(start, meta.headers)
+                assert timing is not None
+                header = {
+                    **meta.headers,
+                    **timing,
+                    "TRACE_SAMPLE_COUNT": planned.n_samples,
+                    "TRACE_SAMPLE_INTERVAL": planned.interval_us,
+                }
+                f.header[i] = {trace_fields[k]: v for k, v in header.items() if k in trace_fields}
+                f.trace[i] = np.asarray(row, dtype=dtype)
+        with open(full, "rb") as src, open(path, "wb") as out:
+            src.seek(segy.FILE_HEADER_BYTES if su else 0)
+            shutil.copyfileobj(src, out)

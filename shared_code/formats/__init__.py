@@ -7,13 +7,24 @@ is one module and one line in :data:`FORMATS`. Extensions are never looked at.
 
 Importing this package is cheap: ObsPy and segyio are imported by the functions that use them.
 
-Typical use::
+Typical use, whole files in memory::
 
     recording = formats.read(local_path, name=blob_name)      # FormatError names the blob
     ...decimate...
     fmt = formats.output_format(decimated)                    # e.g. "SEGY" or "MSEED"
     formats.write(decimated, staging_file, fmt)               # file object or path
     extension = formats.EXTENSIONS[fmt]
+
+and streaming, in bounded memory (see :mod:`shared_code.formats.streaming` for which formats
+stream and which are read whole)::
+
+    with formats.open_source(local_path, name=blob_name) as source:
+        layout = formats.Layout(source.format, source.source, source.file_headers, [...])
+        fmt = formats.output_format_for(layout)
+        with formats.open_writer(fmt, staging_file, layout) as out:
+            for i, block in enumerate(source.blocks):
+                for start in range(0, len(block.traces), 64):
+                    out.write_rows(i, start, ...decimate(block.rows(start, start + 64))...)
 """
 
 from __future__ import annotations
@@ -23,19 +34,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from shared_code.formats import generic, gse2, mseed, sac, seg2, segy, su
 from shared_code.formats.errors import FormatError
+from shared_code.formats.streaming import (
+    BlockLayout,
+    BlockSource,
+    Layout,
+    RecordingSource,
+    Source,
+    Writer,
+    layout_of,
+)
 from shared_code.waveforms import Recording
 
 __all__ = ["EXTENSIONS", "FORMATS", "Format", "FormatError", "detect", "output_format", "read"]
-__all__ += ["write"]
+__all__ += ["layout_of", "open_source", "open_writer", "output_format_for", "write"]
+__all__ += ["BlockLayout", "BlockSource", "Layout", "Source", "Writer"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Format:
-    """One format family: its name, output extension, content check, reader, writer."""
+    """One format family: its name, output extension, content check, readers, writers.
+
+    ``open_source`` is the streaming reader (None: the file is read whole and wrapped);
+    ``can_write_layout`` and ``writer`` are the streaming writer's side of ``can_write`` and
+    ``write``.
+    """
 
     name: str
     extension: str
@@ -43,10 +71,13 @@ class Format:
     read: Callable[[Path, str], Recording]
     can_write: Callable[[Recording], bool] | None = None
     write: Callable[[Recording, BinaryIO], None] | None = None
+    open_source: Callable[[Path, str], Source] | None = None
+    can_write_layout: Callable[[Layout], bool] | None = None
+    writer: Callable[[Layout, BinaryIO], Writer] | None = None
 
     @classmethod
     def of(cls, module: ModuleType, detect: Callable[[Path], bool]) -> Format:
-        """A format from its module: NAME, EXTENSION, read and, if present, can_write/write."""
+        """A format from its module: NAME, EXTENSION, read and the optional functions."""
         return cls(
             module.NAME,
             module.EXTENSION,
@@ -54,6 +85,9 @@ class Format:
             module.read,
             getattr(module, "can_write", None),
             getattr(module, "write", None),
+            getattr(module, "open_source", None),
+            getattr(module, "can_write_layout", None),
+            getattr(module, "writer", None),
         )
 
 
@@ -118,17 +152,44 @@ def read(path: str | os.PathLike[str], name: str | None = None) -> Recording:
     path = Path(path)
     shown = name or str(path)
     fmt = _BY_NAME[detect(path, shown)]
+    recording = _guarded(fmt, shown, lambda: fmt.read(path, shown))
+    if recording.n_traces == 0:
+        raise FormatError(shown, f"{recording.format} file holds no traces")
+    return recording
+
+
+def open_source(path: str | os.PathLike[str], name: str | None = None) -> Source:
+    """Open a waveform file of any supported format for reading by blocks (a context manager).
+
+    Detection, ``name`` and errors as :func:`read`; ``blocks`` are the same grouping, order
+    and :class:`~shared_code.waveforms.TraceMeta` as ``read(...).blocks``. SEG-Y and SU are
+    read on demand in bounded memory; other formats are read whole (small files, see
+    :mod:`shared_code.formats.streaming`).
+    """
+    path = Path(path)
+    shown = name or str(path)
+    fmt = _BY_NAME[detect(path, shown)]
+    opener = fmt.open_source
+    if opener is None:
+        source: Source = RecordingSource(_guarded(fmt, shown, lambda: fmt.read(path, shown)))
+    else:
+        source = _guarded(fmt, shown, lambda: opener(path, shown))
+    if not any(b.traces for b in source.blocks):
+        source.close()
+        raise FormatError(shown, f"{source.format} file holds no traces")
+    return source
+
+
+def _guarded(fmt: Format, shown: str, call: Callable[[], T]) -> T:
+    """Run a reader; library errors become a :class:`FormatError` with the reason."""
     try:
-        recording = fmt.read(path, shown)
+        return call()
     except (FormatError, MemoryError, FileNotFoundError, PermissionError):
         raise
     except Exception as exc:
         raise FormatError(
             shown, f"unreadable {fmt.name} file: {type(exc).__name__}: {exc}"
         ) from exc
-    if recording.n_traces == 0:
-        raise FormatError(shown, f"{recording.format} file holds no traces")
-    return recording
 
 
 def output_format(recording: Recording) -> str:
@@ -143,6 +204,40 @@ def output_format(recording: Recording) -> str:
     if fmt and fmt.can_write and fmt.write and fmt.can_write(recording):
         return fmt.name
     return FALLBACK
+
+
+def output_format_for(layout: Layout) -> str:
+    """:func:`output_format` decided from a layout alone, before any sample is known.
+
+    Integer dtypes count as int32 samples (what decimating integer input gives); a writer
+    refuses rows outside that range. SAC and GSE2 are chosen on a trial write of zeros, their
+    samples checked when their writer closes.
+    """
+    fmt = _BY_NAME.get(layout.format_source)
+    if fmt and fmt.can_write_layout and fmt.writer and fmt.can_write_layout(layout):
+        return fmt.name
+    return FALLBACK
+
+
+def open_writer(fmt: str, target: str | os.PathLike[str] | BinaryIO, layout: Layout) -> Writer:
+    """A streaming writer of format ``fmt`` (a key of :data:`EXTENSIONS`) for this layout.
+
+    ``target`` is an open binary file (left open) or a path (opened now, closed with the
+    writer). Give it rows with :meth:`Writer.write_rows`, then close it (or use ``with``).
+    """
+    spec = _BY_NAME.get(fmt)
+    if spec is None or spec.writer is None:
+        raise FormatError(layout.source, f"no writer for format {fmt!r}")
+    if not isinstance(target, (str, os.PathLike)):
+        return spec.writer(layout, target)
+    out = open(target, "wb")  # noqa: SIM115 (the writer owns and closes it)
+    try:
+        writer = spec.writer(layout, out)
+    except BaseException:
+        out.close()
+        raise
+    writer.own_target()
+    return writer
 
 
 def write(recording: Recording, target: str | os.PathLike[str] | BinaryIO, fmt: str) -> None:

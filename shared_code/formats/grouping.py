@@ -19,22 +19,15 @@ class Trace(NamedTuple):
     meta: TraceMeta
 
 
-def blocks_by_start(
-    data: np.ndarray, starts_ns: np.ndarray, sampling_rate: float, traces: list[TraceMeta]
-) -> list[Block]:
-    """Split a traces×samples array (one rate, Hz) into blocks of equal start time (ns).
-
-    Blocks come in order of their first trace; a file whose traces all start together stays
-    one block without a copy.
-    """
+def groups_by_start(starts_ns: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Traces of equal start time (ns): (start, row indices) per group, in order of first row."""
     uniq, first, inverse = np.unique(starts_ns, return_index=True, return_inverse=True)
     if len(uniq) == 1:
-        return [Block(data, sampling_rate, int(uniq[0]), traces)]
-    blocks = []
-    for group in np.argsort(first, kind="stable"):
-        rows = np.flatnonzero(inverse == group)
-        blocks.append(Block(data[rows], sampling_rate, int(uniq[group]), [traces[i] for i in rows]))
-    return blocks
+        return [(int(uniq[0]), np.arange(len(starts_ns)))]
+    return [
+        (int(uniq[group]), np.flatnonzero(inverse == group))
+        for group in np.argsort(first, kind="stable")
+    ]
 
 
 def group_traces(traces: Iterable[Trace]) -> list[Block]:

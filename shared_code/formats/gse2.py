@@ -15,6 +15,7 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
+from shared_code.formats.streaming import BufferingWriter, Layout, placeholder
 from shared_code.waveforms import Recording
 
 NAME = "GSE2"
@@ -56,3 +57,18 @@ def write(recording: Recording, out: BinaryIO) -> None:
         stream.write(str(path), format=NAME)  # ObsPy's GSE2 writer needs a file name
         with open(path, "rb") as src:
             shutil.copyfileobj(src, out)
+
+
+def can_write_layout(layout: Layout) -> bool:
+    """True if GSE2 carries this layout's metadata (integer samples; trial write of zeros).
+
+    The samples are checked when the writer closes (see :class:`BufferingWriter`).
+    """
+    if not layout.blocks or any(b.dtype.kind not in "iu" for b in layout.blocks):
+        return False
+    return can_write(placeholder(layout))
+
+
+def writer(layout: Layout, out: BinaryIO) -> BufferingWriter:
+    """A GSE2 writer that collects the rows and writes the file at close (small files)."""
+    return BufferingWriter(layout, out, NAME, write, can_write)

@@ -17,7 +17,15 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
-from shared_code.waveforms import Recording, TraceMeta
+from shared_code.formats.streaming import (
+    Layout,
+    Writer,
+    check_int32,
+    fits_int32,
+    layout_of,
+    write_whole,
+)
+from shared_code.waveforms import Block, Recording, TraceMeta
 
 NAME = "MSEED"
 EXTENSION = "mseed"
@@ -68,15 +76,15 @@ def _cast(data: np.ndarray) -> np.ndarray:
     return data.astype(np.float32) if data.dtype.kind == "f" else data.astype(np.int32)
 
 
-def _problem(recording: Recording) -> str | None:
-    """Why the recording cannot be written as miniSEED, or None."""
-    for block in recording.blocks:
-        if block.data.dtype.kind not in "iuf":
-            return f"sample type {block.data.dtype} is not numeric"
-        if block.data.dtype.kind in "iu" and block.data.size:
-            info = np.iinfo(np.int32)
-            if block.data.min() < info.min or block.data.max() > info.max:
-                return "integer samples exceed the int32 range"
+def layout_problem(layout: Layout) -> str | None:
+    """Why traces of this layout cannot be written as miniSEED, or None.
+
+    Integer samples must also fit int32: the writer checks that per row (values are not
+    part of a layout).
+    """
+    for block in layout.blocks:
+        if block.dtype.kind not in "iuf":
+            return f"sample type {block.dtype} is not numeric"
         for meta in block.traces:
             codeless = not (meta.network or meta.station or meta.location or meta.channel)
             if codeless and meta.index > _MAX_INDEX:
@@ -90,7 +98,13 @@ def _problem(recording: Recording) -> str | None:
 
 def can_write(recording: Recording) -> bool:
     """True if every trace fits miniSEED 2 (int32-range or float samples, SEED code lengths)."""
-    return _problem(recording) is None
+    layout = layout_of(recording)
+    return layout_problem(layout) is None and all(fits_int32(b.data) for b in recording.blocks)
+
+
+def can_write_layout(layout: Layout) -> bool:
+    """True if traces of this layout fit miniSEED 2 (numeric samples, SEED code lengths)."""
+    return layout_problem(layout) is None
 
 
 def encoding_for(data: np.ndarray) -> str:
@@ -103,19 +117,46 @@ def encoding_for(data: np.ndarray) -> str:
     return "STEIM2"
 
 
+class MseedWriter(Writer):
+    """Appends each row's 512-byte records as rows arrive (one row = one trace)."""
+
+    def __init__(self, layout: Layout, out: BinaryIO) -> None:
+        problem = layout_problem(layout)
+        if problem:
+            raise FormatError(layout.source, f"cannot write miniSEED: {problem}")
+        super().__init__(layout, out)
+
+    def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
+        from obspy.core import AttribDict
+
+        check_int32(data, self.layout, "miniSEED")
+        block = self.layout.blocks[block_index]
+        metas = block.traces[start : start + len(data)]
+        rows = Recording(
+            NAME, [Block(data, block.sampling_rate, block.starttime_ns, metas)], self.layout.source
+        )
+        stream = obspy_bridge.recording_to_stream(rows, cast=_cast)
+        for tr, meta in zip(stream, metas, strict=True):
+            if not (meta.network or meta.station or meta.location or meta.channel):
+                tr.stats.station = str(meta.index)
+            tr.stats.mseed = AttribDict(encoding=encoding_for(tr.data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "more than one encoding" when Steim-2 overflows
+            stream.write(self._out, format=NAME, reclen=RECORD_LENGTH)
+
+    def _finish(self) -> None:
+        """Nothing follows the last trace's records."""
+
+
+def writer(layout: Layout, out: BinaryIO) -> MseedWriter:
+    """A streaming miniSEED 2 writer (512-byte records) for this layout, into an open file."""
+    return MseedWriter(layout, out)
+
+
 def write(recording: Recording, out: BinaryIO) -> None:
     """Write the recording as miniSEED 2 with 512-byte records to an open binary file."""
-    from obspy.core import AttribDict
-
-    problem = _problem(recording)
-    if problem:
-        raise FormatError(recording.source, f"cannot write miniSEED: {problem}")
-    stream = obspy_bridge.recording_to_stream(recording, cast=_cast)
-    metas = [meta for block in recording.blocks for meta in block.traces]
-    for tr, meta in zip(stream, metas, strict=True):
-        if not (meta.network or meta.station or meta.location or meta.channel):
-            tr.stats.station = str(meta.index)
-        tr.stats.mseed = AttribDict(encoding=encoding_for(tr.data))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "more than one encoding" when Steim-2 overflows
-        stream.write(out, format=NAME, reclen=RECORD_LENGTH)
+    if not all(fits_int32(b.data) for b in recording.blocks):
+        raise FormatError(
+            recording.source, "cannot write miniSEED: integer samples exceed the int32 range"
+        )
+    write_whole(recording, writer(layout_of(recording), out))

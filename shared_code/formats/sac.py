@@ -18,6 +18,7 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
+from shared_code.formats.streaming import BufferingWriter, Layout, placeholder
 from shared_code.waveforms import Recording
 
 NAME = "SAC"
@@ -67,3 +68,18 @@ def write(recording: Recording, out: BinaryIO) -> None:
         )
     stream = obspy_bridge.recording_to_stream(recording, "sac", _cast, _EXTENT)
     stream.write(out, format=NAME)
+
+
+def can_write_layout(layout: Layout) -> bool:
+    """True if SAC carries this layout's metadata (one float trace; trial write of zeros).
+
+    The samples are checked when the writer closes (see :class:`BufferingWriter`).
+    """
+    if layout.n_traces != 1 or layout.blocks[0].dtype.kind != "f":
+        return False
+    return can_write(placeholder(layout))
+
+
+def writer(layout: Layout, out: BinaryIO) -> BufferingWriter:
+    """A SAC writer that collects the rows and writes the file at close (small files)."""
+    return BufferingWriter(layout, out, NAME, write, can_write)

@@ -1,23 +1,27 @@
 """SEG-Y rev 0/1/2: big- or little-endian, samples int16 (3), int32 (2), IBM (1) or IEEE (5) float.
 
-The hot path for multi-thousand-trace files: samples come from segyio in one call
-(``f.trace.raw[:]``, IBM float converted in C), trace headers from one numpy view over the
-same bytes (segyio's per-trace header objects cost ~40 µs each). Integers stay integers (int16
-or int32); floats become float32. The sample interval (µs) is the binary header's (bytes
-3217-3218), the first trace header's if that is zero. Start times follow
-:mod:`shared_code.formats.traceheader`. Traces are fixed-length (what segyio and rev 0/1
-require); rev 2 trace header extensions and variable-length traces are refused.
+Traces are fixed-length records (what segyio and rev 0/1 require), so the file is read by
+offset, never whole: :class:`TraceFile` reads trace records or windows of samples with
+``pread`` into a bounded buffer and decodes them in numpy (IBM float bit for bit as segyio's
+``ibm_native``). Integers stay integers (int16 or int32); floats become float32. The sample
+interval (µs) is the binary header's (bytes 3217-3218), the first trace header's if that is
+zero. Start times follow :mod:`shared_code.formats.traceheader`. The textual and binary
+headers come from segyio. Rev 2 trace header extensions and variable-length traces are refused.
 
 Written files keep the input's textual header, binary header and trace header words, with the
 new sample count, interval (µs), sample format (2 = int32, 5 = IEEE float) and start times.
+The file headers are made by segyio (its EBCDIC table and defaults); trace records are
+encoded here as rows arrive (:class:`TraceWriter`), so writing needs no more memory than the
+rows of one call.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import shutil
 import struct
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +31,19 @@ import numpy as np
 
 from shared_code.formats import traceheader
 from shared_code.formats.errors import FormatError
-from shared_code.formats.grouping import blocks_by_start
+from shared_code.formats.grouping import groups_by_start
+from shared_code.formats.streaming import (
+    CHUNK_BYTES,
+    BlockSource,
+    Layout,
+    Source,
+    Writer,
+    check_int32,
+    fits_int32,
+    layout_of,
+    read_exact,
+    write_whole,
+)
 from shared_code.waveforms import Recording, TraceMeta
 
 NAME = "SEGY"
@@ -54,6 +70,16 @@ FORMAT_SIZES = {
 }
 #: The codes this reader decodes.
 SUPPORTED_FORMATS = {1: "IBM float", 2: "int32", 3: "int16", 5: "IEEE float"}
+#: Stored sample type (numpy kind and size, byte order apart) of each supported code; IBM
+#: floats are read as 32-bit words and converted.
+_STORED = {1: "u4", 2: "i4", 3: "i2", 5: "f4"}
+#: Sample type a reader returns for each supported code.
+_DECODED: dict[int, np.dtype] = {
+    1: np.dtype(np.float32),
+    2: np.dtype(np.int32),
+    3: np.dtype(np.int16),
+    5: np.dtype(np.float32),
+}
 #: Largest sample count and interval (µs) written: both int16 for rev 0/1 readers (ObsPy reads
 #: the sample count as signed).
 MAX_HEADER_WORD = 32767
@@ -64,10 +90,13 @@ _TEXT_BYTES_SET = frozenset({0, 10, 13}).union(
     *(range(lo, lo + 10) for lo in (0x4A, 0x5A, 0x6A, 0x7A, 0x81, 0x91, 0xA1)),  # EBCDIC
     *(range(lo, lo + 10) for lo in (0xC0, 0xD0, 0xE0, 0xF0)),  # EBCDIC letters, digits
 )
+#: A record no larger than this is read whole even for a window of it (one read per run of
+#: records beats one small read per record).
+_SMALL_RECORD = 16384
 
 
 @dataclass(frozen=True)
-class Layout:
+class FileLayout:
     """What the file and binary headers say about a SEG-Y file's trace layout."""
 
     endian: str
@@ -87,7 +116,7 @@ class Layout:
         return traceheader.HEADER_BYTES + self.n_samples * FORMAT_SIZES[self.format_code]
 
 
-def probe(path: Path) -> Layout | None:
+def probe(path: Path) -> FileLayout | None:
     """Layout of a SEG-Y file, or None if the headers do not look like SEG-Y."""
     size = os.path.getsize(path)
     if size < FILE_HEADER_BYTES:
@@ -108,7 +137,7 @@ def probe(path: Path) -> Layout | None:
             interval = interval or trace_dt
         if ns <= 0:
             continue
-        layout = Layout(
+        layout = FileLayout(
             endian=endian,
             format_code=code,
             n_samples=ns,
@@ -133,37 +162,7 @@ def is_segy(path: Path) -> bool:
     return probe(path) is not None
 
 
-def read(path: Path, name: str) -> Recording:
-    """Read a SEG-Y file; ``name`` is the display name used in errors."""
-    import segyio
-
-    layout = probe(path)
-    if layout is None:
-        raise FormatError(name, "not a SEG-Y file")
-    n_traces = check_layout(layout, name)
-    with segyio.open(str(path), "r", ignore_geometry=True, endian=layout.endian) as f:
-        data = f.trace.raw[:]
-        textual = [bytes(f.text[i]) for i in range(1 + f.ext_headers)]
-        binary = {str(k): int(v) for k, v in f.bin.items()}
-    if data.shape != (n_traces, layout.n_samples):
-        raise FormatError(
-            name,
-            f"SEG-Y headers promise {n_traces} traces of {layout.n_samples} samples, "
-            f"segyio found {data.shape}",
-        )
-    headers = read_trace_headers(
-        path, layout.endian, layout.data_offset, layout.trace_bytes, n_traces
-    )
-    metas = [
-        TraceMeta(index=i, headers=h) for i, h in enumerate(traceheader.headers_to_dicts(headers))
-    ]
-    rate = 1e6 / layout.interval_us
-    blocks = blocks_by_start(data, traceheader.start_times_ns(headers, name), rate, metas)
-    file_headers = {"endian": layout.endian, "textual": textual, "binary": binary}
-    return Recording(format=NAME, blocks=blocks, source=name, file_headers=file_headers)
-
-
-def check_layout(layout: Layout, name: str) -> int:
+def check_layout(layout: FileLayout, name: str) -> int:
     """Refuse what this reader cannot read right; return the number of traces."""
     code = layout.format_code
     if code not in SUPPORTED_FORMATS:
@@ -196,42 +195,261 @@ def check_layout(layout: Layout, name: str) -> int:
     return n_traces
 
 
-def read_trace_headers(
-    path: Path, endian: str, offset: int, trace_bytes: int, n_traces: int
-) -> np.ndarray:
-    """All trace headers (fixed-length traces from byte ``offset``) as one structured array."""
-    record = np.dtype(
-        [
-            ("h", traceheader.header_dtype(endian)),
-            ("d", f"V{trace_bytes - traceheader.HEADER_BYTES}"),
+# --- reading -------------------------------------------------------------------------------
+
+
+def ibm_to_float32(words: np.ndarray) -> np.ndarray:
+    """IBM System/360 single-precision floats (uint32 words) as float32, bit for bit as segyio.
+
+    segyio's ``ibm_native`` (the table-driven conversion of SU and others): the leading hex
+    digit of the fraction picks a shift that normalises it, exact for normalised IBM floats of
+    float32 range. As there, magnitudes above float32's become the bit pattern 0x7FFFFFFF
+    (a NaN) with the sign, those below 2**-130 (IBM 0x21200000) become +0, and unnormalised
+    fractions are not renormalised.
+    """
+    words = words.astype(np.uint32, copy=False)
+    fraction = words & np.uint32(0x00FFFFFF)
+    digit = fraction >> np.uint32(21)  # top 3 fraction bits: how far to shift
+    exponent = ((words & np.uint32(0x7F000000)) - _IBM_BIAS[digit]) << np.uint32(1)
+    bits = fraction * _IBM_SHIFT[digit] + exponent  # uint32 wrap-around as in C
+    magnitude = words & np.uint32(0x7FFFFFFF)
+    bits[magnitude > _IBM_MAX] = np.uint32(0x7FFFFFFF)
+    bits |= words & np.uint32(0x80000000)
+    bits[magnitude < _IBM_MIN] = 0
+    return bits.view(np.float32)
+
+
+#: segyio's ``ibm_native`` tables, by the fraction's top 3 bits: exponent bias and multiplier.
+_IBM_BIAS = np.array([0x21800000, 0x21400000, 0x21000000, 0x21000000] + [0x20C00000] * 4, np.uint32)
+_IBM_SHIFT = np.array([8, 4, 2, 2, 1, 1, 1, 1], np.uint32)
+#: Largest IBM magnitude within float32 range, smallest converted (below: zero).
+_IBM_MAX = np.uint32(0x611FFFFF)
+_IBM_MIN = np.uint32(0x21200000)
+
+
+class TraceFile:
+    """Fixed-length trace records (240-byte header + samples) from byte ``offset`` of a file.
+
+    Reads go through ``pread`` into buffers of at most :data:`CHUNK_BYTES` (besides the array
+    returned), so any number of threads may read at once. Used by SEG-Y and SU.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        *,
+        offset: int,
+        n_traces: int,
+        n_samples: int,
+        format_code: int,
+        endian: str,
+    ) -> None:
+        self.name = name
+        self.offset = offset
+        self.n_traces = n_traces
+        self.n_samples = n_samples
+        self.format_code = format_code
+        self.endian = endian
+        order = ">" if endian == "big" else "<"
+        self.stored = np.dtype(order + _STORED[format_code])
+        self.dtype = _DECODED[format_code]
+        self.trace_bytes = traceheader.HEADER_BYTES + n_samples * self.stored.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def headers(self) -> np.ndarray:
+        """All trace headers as one structured array (:func:`traceheader.header_dtype`)."""
+        everything = np.arange(self.n_traces)
+        out = np.empty(self.n_traces, traceheader.header_dtype(self.endian))
+        raw = out.view(np.uint8).reshape(self.n_traces, traceheader.HEADER_BYTES)
+        for pos, chunk in self._windows(everything, 0, traceheader.HEADER_BYTES):
+            raw[pos : pos + len(chunk)] = chunk
+        return out
+
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        """Whole traces (file indices), decoded: (len(indices), n_samples)."""
+        return self.columns(indices, 0, self.n_samples)
+
+    def columns(self, indices: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)`` of the traces at these file indices, decoded."""
+        start, stop, _ = slice(start, stop).indices(self.n_samples)
+        stop = max(start, stop)
+        out = np.empty((len(indices), stop - start), self.dtype)
+        if out.size == 0:
+            return out
+        size = self.stored.itemsize
+        lo = traceheader.HEADER_BYTES + start * size
+        for pos, chunk in self._windows(indices, lo, lo + (stop - start) * size):
+            self._decode(chunk.view(self.stored), out[pos : pos + len(chunk)])
+        return out
+
+    def _decode(self, stored: np.ndarray, out: np.ndarray) -> None:
+        if self.format_code == 1:
+            out[...] = ibm_to_float32(stored)
+        else:
+            out[...] = stored  # numpy swaps the bytes if the file's order is not native
+
+    def _windows(self, indices: np.ndarray, lo: int, hi: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Bytes ``[lo, hi)`` of each record at these file indices, a chunk at a time.
+
+        Yields (position in ``indices``, uint8 array (k, hi - lo)); the array is a reused
+        buffer, valid until the next step. Windows that are most of a record (or small
+        records) are read as runs of whole records, narrow windows one read per record.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        width, record = hi - lo, self.trace_bytes
+        if 2 * width >= record or record <= _SMALL_RECORD:
+            per = max(1, CHUNK_BYTES // record)
+            buffer = np.empty((min(per, len(indices)), record), np.uint8)
+            for pos, first, count in _runs(indices, per):
+                view = buffer[:count]
+                read_exact(self._fd, view.reshape(-1).data, self._at(first), self.name)
+                yield pos, view[:, lo:hi]
+        else:
+            per = max(1, CHUNK_BYTES // width)
+            buffer = np.empty((min(per, len(indices)), width), np.uint8)
+            for pos in range(0, len(indices), per):
+                part = indices[pos : pos + per]
+                for row, index in zip(buffer, part, strict=False):
+                    read_exact(self._fd, row.data, self._at(int(index)) + lo, self.name)
+                yield pos, buffer[: len(part)]
+
+    def _at(self, index: int) -> int:
+        return self.offset + index * self.trace_bytes
+
+
+def _runs(indices: np.ndarray, most: int) -> Iterator[tuple[int, int, int]]:
+    """(position, first index, count) of runs of consecutive indices, at most ``most`` long."""
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    bounds = [0, *breaks.tolist(), len(indices)]
+    for begin, end in itertools.pairwise(bounds):
+        for pos in range(begin, end, most):
+            yield pos, int(indices[pos]), min(most, end - pos)
+
+
+class TraceBlock(BlockSource):
+    """A block of SEG-Y/SU traces: rows of the file at given indices, read on request."""
+
+    def __init__(
+        self,
+        file: TraceFile,
+        indices: np.ndarray,
+        traces: list[TraceMeta],
+        sampling_rate: float,
+        starttime_ns: int,
+    ) -> None:
+        super().__init__(traces, sampling_rate, starttime_ns, file.n_samples, file.dtype)
+        self._file = file
+        self._indices = indices
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return self._file.rows(self._indices[start:stop])
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        return self._file.columns(self._indices, start, stop)
+
+
+class TraceSource(Source):
+    """A SEG-Y or SU file open for reading by blocks (traces grouped by start time)."""
+
+    def __init__(
+        self,
+        fmt: str,
+        name: str,
+        file_headers: dict[str, Any],
+        file: TraceFile,
+        interval_us: int,
+    ) -> None:
+        self.format = fmt
+        self.source = name
+        self.file_headers = file_headers
+        self._file = file
+        try:
+            headers = file.headers()
+            metas = [
+                TraceMeta(index=i, headers=h)
+                for i, h in enumerate(traceheader.headers_to_dicts(headers))
+            ]
+            groups = groups_by_start(traceheader.start_times_ns(headers, name))
+        except BaseException:
+            file.close()
+            raise
+        rate = 1e6 / interval_us
+        self.blocks = [
+            TraceBlock(file, rows, [metas[i] for i in rows], rate, start) for start, rows in groups
         ]
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def open_source(path: Path, name: str) -> TraceSource:
+    """Open a SEG-Y file for reading by blocks; ``name`` is the display name used in errors."""
+    import segyio
+
+    layout = probe(path)
+    if layout is None:
+        raise FormatError(name, "not a SEG-Y file")
+    n_traces = check_layout(layout, name)
+    with segyio.open(str(path), "r", ignore_geometry=True, endian=layout.endian) as f:
+        found = (f.tracecount, len(f.samples))
+        textual = [bytes(f.text[i]) for i in range(1 + f.ext_headers)]
+        binary = {str(k): int(v) for k, v in f.bin.items()}
+    if found != (n_traces, layout.n_samples):
+        raise FormatError(
+            name,
+            f"SEG-Y headers promise {n_traces} traces of {layout.n_samples} samples, "
+            f"segyio found {found}",
+        )
+    file = TraceFile(
+        path,
+        name,
+        offset=layout.data_offset,
+        n_traces=n_traces,
+        n_samples=layout.n_samples,
+        format_code=layout.format_code,
+        endian=layout.endian,
     )
-    view = np.memmap(path, dtype=record, mode="r", offset=offset, shape=(n_traces,))
-    headers = np.array(view["h"])
-    del view
-    return headers
+    file_headers = {"endian": layout.endian, "textual": textual, "binary": binary}
+    return TraceSource(NAME, name, file_headers, file, layout.interval_us)
+
+
+def read(path: Path, name: str) -> Recording:
+    """Read a SEG-Y file whole; ``name`` is the display name used in errors."""
+    with open_source(path, name) as source:
+        return source.recording()
+
+
+# --- writing -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How a recording maps onto fixed-length SEG-Y traces."""
+    """How a layout maps onto fixed-length SEG-Y traces.
+
+    ``timing`` holds each trace's start-time header fields, in file order (shared dicts).
+    """
 
     interval_us: int
     n_samples: int
     format_code: int
-    headers: list[dict[str, int]]
-    data: list[np.ndarray]
+    timing: list[dict[str, int]]
 
 
-def plan(recording: Recording, floats_only: bool = False) -> Plan | str:
-    """A SEG-Y layout that carries the recording without loss, or the reason there is none.
+def plan_layout(layout: Layout, floats_only: bool = False) -> Plan | str:
+    """A SEG-Y layout that carries the traces without loss, or the reason there is none.
 
     Lossless means: one sample count and an integer sample interval (µs) for all traces, both
-    at most 32767; int32-range integers (written int32) or floats (written IEEE float32;
-    ``floats_only`` for SU, which has no integer format); every start time exact to the µs
-    in the trace header; no SEED codes (SEG-Y has no place for them).
+    at most 32767; integers (written int32, whose range the writer checks per row) or floats
+    (written IEEE float32; ``floats_only`` for SU, which has no integer format); every start
+    time exact to the µs in the trace header; no SEED codes (SEG-Y has no place for them).
     """
-    blocks = recording.blocks
+    blocks = layout.blocks
     if not blocks:
         return "no traces"
     if len({(b.rate, b.n_samples) for b in blocks}) > 1:
@@ -242,40 +460,30 @@ def plan(recording: Recording, floats_only: bool = False) -> Plan | str:
         return f"sample interval {float(interval)} µs is not an integer in 1..{MAX_HEADER_WORD}"
     if not 1 <= n_samples <= MAX_HEADER_WORD:
         return f"{n_samples} samples per trace is not in 1..{MAX_HEADER_WORD}"
-    kinds = {b.data.dtype.kind for b in blocks}
+    kinds = {b.dtype.kind for b in blocks}
     if kinds - {"f"} and (floats_only or kinds - {"i", "u"}):
         return f"sample types {sorted(kinds)} cannot be written without loss"
-    code = 5 if "f" in kinds else 2
-    if code == 2 and not all(_fits_int32(b.data) for b in blocks):
-        return "integer samples exceed the int32 range"
-    headers: list[dict[str, int]] = []
-    data: list[np.ndarray] = []
-    cache: dict[tuple[int, tuple[Any, ...]], dict[str, int] | None] = {}
+    timing: list[dict[str, int]] = []
+    cache: dict[tuple[int, tuple[int, ...]], dict[str, int] | None] = {}
     for block in blocks:
-        for meta, row in zip(block.traces, block.data, strict=True):
+        for meta in block.traces:
             if meta.network or meta.station or meta.location or meta.channel:
                 return f"trace {meta.index} carries a SEED id that SEG-Y cannot hold"
-            key = (block.starttime_ns, tuple(sorted(meta.headers.items())))
+            key = (block.starttime_ns, traceheader.timing_key(meta.headers))
             if key not in cache:
                 cache[key] = traceheader.encode_start(block.starttime_ns, meta.headers)
-            timing = cache[key]
-            if timing is None:
+            fields = cache[key]
+            if fields is None:
                 return f"trace {meta.index}: start time {block.starttime_ns} ns does not fit"
-            headers.append(
-                {
-                    **meta.headers,
-                    **timing,
-                    "TRACE_SAMPLE_COUNT": n_samples,
-                    "TRACE_SAMPLE_INTERVAL": int(interval),
-                }
-            )
-            data.append(row)
-    return Plan(int(interval), n_samples, code, headers, data)
+            timing.append(fields)
+    return Plan(int(interval), n_samples, 5 if "f" in kinds else 2, timing)
 
 
-def _fits_int32(data: np.ndarray) -> bool:
-    info = np.iinfo(np.int32)
-    return data.size == 0 or (int(data.min()) >= info.min and int(data.max()) <= info.max)
+def plan(recording: Recording, floats_only: bool = False) -> Plan | str:
+    """:func:`plan_layout` of a recording, its integer samples checked against int32 too."""
+    if not all(fits_int32(b.data) for b in recording.blocks):
+        return "integer samples exceed the int32 range"
+    return plan_layout(layout_of(recording), floats_only)
 
 
 def can_write(recording: Recording) -> bool:
@@ -283,68 +491,110 @@ def can_write(recording: Recording) -> bool:
     return isinstance(plan(recording), Plan)
 
 
-def write(recording: Recording, out: BinaryIO) -> None:
-    """Write the recording as SEG-Y (int32 or IEEE float) to an open binary file."""
-    layout = plan(recording)
-    if isinstance(layout, str):
-        raise FormatError(recording.source, f"cannot write SEG-Y without loss: {layout}")
-    fh = recording.file_headers
-    write_segyio(
-        layout,
-        out,
-        endian=fh.get("endian", "big"),
-        textual=fh.get("textual", []),
-        binary=fh.get("binary", {}),
-    )
+def can_write_layout(layout: Layout) -> bool:
+    """True if :func:`writer` can carry traces of this layout (see :func:`plan_layout`)."""
+    return isinstance(plan_layout(layout), Plan)
 
 
-def write_segyio(
-    layout: Plan,
-    out: BinaryIO,
-    *,
-    endian: str,
-    textual: list[bytes],
-    binary: dict[str, int],
-    skip: int = 0,
-) -> None:
-    """Write a planned SEG-Y through segyio (which needs a path), then copy it into ``out``.
+class TraceWriter(Writer):
+    """Writes SEG-Y or SU: the file headers (``head``, if any) at once, then trace records.
 
-    ``skip`` leaves off that many leading bytes (SU is SEG-Y without the file headers).
+    Each trace header is the input's words with the planned start time, sample count and
+    interval; samples are int32 (format 2) or IEEE float32 (5) in the given byte order.
+    """
+
+    def __init__(
+        self, layout: Layout, out: BinaryIO, planned: Plan, endian: str, head: bytes
+    ) -> None:
+        super().__init__(layout, out)
+        self._plan = planned
+        order = ">" if endian == "big" else "<"
+        header = traceheader.header_dtype(endian)
+        self._names = list(header.names or ())
+        sample = np.dtype(order + _STORED[planned.format_code])
+        self._record = np.dtype([("h", header), ("s", sample, (planned.n_samples,))])
+        self._first = np.cumsum([0, *(b.n_traces for b in layout.blocks)]).tolist()
+        self._fixed = {
+            "TRACE_SAMPLE_COUNT": planned.n_samples,
+            "TRACE_SAMPLE_INTERVAL": planned.interval_us,
+        }
+        out.write(head)
+
+    def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
+        if self._plan.format_code == 2:
+            check_int32(data, self.layout, NAME)
+        records = np.zeros(len(data), self._record)
+        block = self.layout.blocks[block_index]
+        first = self._first[block_index] + start
+        for i, meta in enumerate(block.traces[start : start + len(data)]):
+            fields = {**meta.headers, **self._plan.timing[first + i], **self._fixed}
+            records["h"][i] = tuple(fields.get(n, 0) for n in self._names)
+        records["s"] = data
+        self._out.write(records.view(np.uint8).data)
+
+    def _finish(self) -> None:
+        """Nothing follows the last trace record."""
+
+
+def file_header_bytes(
+    planned: Plan, n_traces: int, *, endian: str, textual: list[bytes], binary: dict[str, int]
+) -> bytes:
+    """Textual + binary headers of a written SEG-Y, made by segyio in a header-only file.
+
+    segyio supplies the ASCII to EBCDIC table and its defaults (a dated textual header when
+    there is none, trace counts); the input's binary words are kept except the unassigned ones
+    (segyio cannot write them) and those describing the new samples.
     """
     import segyio
 
     spec = segyio.spec()
-    spec.format = layout.format_code
-    spec.samples = list(range(layout.n_samples))
-    spec.tracecount = len(layout.data)
+    spec.format = planned.format_code
+    spec.samples = list(range(planned.n_samples))
+    spec.tracecount = n_traces
     spec.endian = endian
     spec.ext_headers = max(len(textual) - 1, 0)
-    bin_fields = {str(f): int(f) for f in segyio.BinField.enums()}
-    trace_fields = {str(f): int(f) for f in segyio.TraceField.enums()}
-    dtype = np.float32 if layout.format_code == 5 else np.int32
+    fields = {str(f): int(f) for f in segyio.BinField.enums()}
+    words = {
+        fields[k]: v for k, v in binary.items() if k in fields and not k.startswith("Unassigned")
+    }
+    words.update(
+        {
+            fields["Interval"]: planned.interval_us,
+            fields["Samples"]: planned.n_samples,
+            fields["Format"]: planned.format_code,
+            fields["ExtSamples"]: 0,
+            fields["ExtendedHeaders"]: spec.ext_headers,
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="ccs-segy-") as tmp:
-        path = os.path.join(tmp, "out.segy")
-        with segyio.create(path, spec) as f:
+        path = os.path.join(tmp, "head.segy")
+        with segyio.create(path, spec) as f:  # no traces written: the file is the headers
             for i, text in enumerate(textual):
                 f.text[i] = text
-            words = {  # segyio cannot write the unassigned words (rev 2 extension counts)
-                bin_fields[k]: v
-                for k, v in binary.items()
-                if k in bin_fields and not k.startswith("Unassigned")
-            }
-            words.update(
-                {
-                    bin_fields["Interval"]: layout.interval_us,
-                    bin_fields["Samples"]: layout.n_samples,
-                    bin_fields["Format"]: layout.format_code,
-                    bin_fields["ExtSamples"]: 0,
-                    bin_fields["ExtendedHeaders"]: spec.ext_headers,
-                }
-            )
             f.bin.update(words)
-            for i, (trace, row) in enumerate(zip(layout.headers, layout.data, strict=True)):
-                f.header[i] = {trace_fields[k]: v for k, v in trace.items() if k in trace_fields}
-                f.trace[i] = np.asarray(row, dtype=dtype)
         with open(path, "rb") as src:
-            src.seek(skip)
-            shutil.copyfileobj(src, out, 1 << 20)
+            return src.read()
+
+
+def writer(layout: Layout, out: BinaryIO) -> TraceWriter:
+    """A streaming SEG-Y writer (int32 or IEEE float) for this layout, into an open file."""
+    planned = plan_layout(layout)
+    if isinstance(planned, str):
+        raise FormatError(layout.source, f"cannot write SEG-Y without loss: {planned}")
+    fh = layout.file_headers
+    endian = fh.get("endian", "big")
+    head = file_header_bytes(
+        planned,
+        layout.n_traces,
+        endian=endian,
+        textual=fh.get("textual", []),
+        binary=fh.get("binary", {}),
+    )
+    return TraceWriter(layout, out, planned, endian, head)
+
+
+def write(recording: Recording, out: BinaryIO) -> None:
+    """Write the recording as SEG-Y (int32 or IEEE float) to an open binary file."""
+    if not all(fits_int32(b.data) for b in recording.blocks):
+        raise FormatError(recording.source, "cannot write SEG-Y: integer samples exceed int32")
+    write_whole(recording, writer(layout_of(recording), out))

@@ -18,23 +18,27 @@ from typing import BinaryIO
 
 from shared_code.formats import segy, traceheader
 from shared_code.formats.errors import FormatError
-from shared_code.formats.grouping import blocks_by_start
-from shared_code.waveforms import Recording, TraceMeta
+from shared_code.formats.streaming import Layout, layout_of, write_whole
+from shared_code.waveforms import Recording
 
 NAME = "SU"
 EXTENSION = "su"
 _HEADER = traceheader.HEADER_BYTES
+#: SU's one sample format: IEEE float32 (SEG-Y code 5).
+_FLOAT32 = 5
 
 
 @dataclass(frozen=True)
-class Layout:
+class FileLayout:
+    """What the first and last trace headers say about an SU file's traces."""
+
     endian: str
     n_samples: int
     interval_us: int
     n_traces: int
 
 
-def probe(path: Path) -> Layout | None:
+def probe(path: Path) -> FileLayout | None:
     """Layout of an SU file, or None if the file is not structured like one."""
     size = os.path.getsize(path)
     if size < _HEADER:
@@ -48,7 +52,7 @@ def probe(path: Path) -> Layout | None:
                 continue
             fh.seek(size - trace_bytes + 114)
             if struct.unpack(f"{order}H", fh.read(2))[0] == ns:
-                return Layout(endian, ns, dt, size // trace_bytes)
+                return FileLayout(endian, ns, dt, size // trace_bytes)
     return None
 
 
@@ -57,36 +61,48 @@ def is_su(path: Path) -> bool:
     return probe(path) is not None
 
 
-def read(path: Path, name: str) -> Recording:
-    """Read an SU file; ``name`` is the display name used in errors."""
-    import segyio.su
-
+def open_source(path: Path, name: str) -> segy.TraceSource:
+    """Open an SU file for reading by blocks; ``name`` is the display name used in errors."""
     layout = probe(path)
     if layout is None:
         raise FormatError(name, "not an SU file (no whole number of equal traces)")
-    with segyio.su.open(str(path), ignore_geometry=True, endian=layout.endian) as f:
-        data = f.trace.raw[:]
-    trace_bytes = _HEADER + 4 * layout.n_samples
-    headers = segy.read_trace_headers(path, layout.endian, 0, trace_bytes, layout.n_traces)
-    metas = [
-        TraceMeta(index=i, headers=h) for i, h in enumerate(traceheader.headers_to_dicts(headers))
-    ]
-    starts = traceheader.start_times_ns(headers, name)
-    blocks = blocks_by_start(data, starts, 1e6 / layout.interval_us, metas)
-    return Recording(NAME, blocks, source=name, file_headers={"endian": layout.endian})
+    file = segy.TraceFile(
+        path,
+        name,
+        offset=0,
+        n_traces=layout.n_traces,
+        n_samples=layout.n_samples,
+        format_code=_FLOAT32,
+        endian=layout.endian,
+    )
+    return segy.TraceSource(NAME, name, {"endian": layout.endian}, file, layout.interval_us)
+
+
+def read(path: Path, name: str) -> Recording:
+    """Read an SU file whole; ``name`` is the display name used in errors."""
+    with open_source(path, name) as source:
+        return source.recording()
 
 
 def can_write(recording: Recording) -> bool:
     """True if the recording fits SU without loss: float samples, SEG-Y trace constraints."""
-    return isinstance(segy.plan(recording, floats_only=True), segy.Plan)
+    return can_write_layout(layout_of(recording))
+
+
+def can_write_layout(layout: Layout) -> bool:
+    """True if traces of this layout fit SU without loss (float samples, SEG-Y constraints)."""
+    return isinstance(segy.plan_layout(layout, floats_only=True), segy.Plan)
+
+
+def writer(layout: Layout, out: BinaryIO) -> segy.TraceWriter:
+    """A streaming SU writer (float32, the input's byte order; little-endian by default)."""
+    planned = segy.plan_layout(layout, floats_only=True)
+    if isinstance(planned, str):
+        raise FormatError(layout.source, f"cannot write SU without loss: {planned}")
+    endian = layout.file_headers.get("endian", "little")
+    return segy.TraceWriter(layout, out, planned, endian, head=b"")
 
 
 def write(recording: Recording, out: BinaryIO) -> None:
     """Write the recording as SU (float32, the input's byte order) to an open binary file."""
-    layout = segy.plan(recording, floats_only=True)
-    if isinstance(layout, str):
-        raise FormatError(recording.source, f"cannot write SU without loss: {layout}")
-    endian = recording.file_headers.get("endian", "little")
-    segy.write_segyio(
-        layout, out, endian=endian, textual=[], binary={}, skip=segy.FILE_HEADER_BYTES
-    )
+    write_whole(recording, writer(layout_of(recording), out))

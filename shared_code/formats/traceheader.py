@@ -151,6 +151,13 @@ def _date_fields(seconds: int) -> dict[str, int]:
     }
 
 
+def timing_key(fields: Mapping[str, Any]) -> tuple[int, ...]:
+    """The header words :func:`encode_start` reads from its template (a cache key)."""
+    return tuple(
+        int(fields.get(f, 0)) for f in (*_DATE_FIELDS, "ScalarTraceHeader", *_SCALED_TIMES)
+    )
+
+
 def encode_start(start_ns: int, template: Mapping[str, Any]) -> dict[str, int] | None:
     """Header fields that put a trace's first sample at ``start_ns`` (ns since 1970 UTC).
 

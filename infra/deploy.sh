@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Deploy CCS-passive into one resource group with the az CLI (idempotent; safe to re-run).
+#
+#   1. resource group + infra/main.bicep, deployEventSubscription=false
+#   2. SeisComP station bindings (python -m shared_code.seiscomp) -> bindings blob, which the
+#      VM applies within 5 minutes
+#   3. the function code, zip deploy with remote build (Flex Consumption)
+#   4. wait until the host has indexed the `decimate` function
+#   5. infra/main.bicep again, deployEventSubscription=true: the Event Grid subscription to
+#      `decimate` can only be created once that function exists
+#
+# --what-if runs `az deployment group what-if` instead and changes nothing.
+# See docs/deployment.md for the same steps as raw az commands.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TEMPLATE="$ROOT/infra/main.bicep"
+PARAMS="$ROOT/infra/main.bicepparam"
+RESOURCE_GROUP=${CCS_RESOURCE_GROUP:-}
+LOCATION=${CCS_LOCATION:-}
+DEPLOYMENT_NAME=${CCS_DEPLOYMENT_NAME:-ccs-passive}
+FIELDS="$ROOT/config/fields.toml"
+BUILD="$ROOT/build/deploy"
+WHAT_IF=false
+SKIP_CODE=false
+DEPLOY_VM=true
+INDEX_TIMEOUT=${CCS_INDEX_TIMEOUT:-600}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+
+usage() {
+  cat <<EOF
+Usage: infra/deploy.sh -g RESOURCE_GROUP [-l LOCATION] [--params FILE] [--what-if]
+                       [--skip-code] [--no-vm] [--name DEPLOYMENT_NAME]
+
+  -g, --resource-group  target resource group (created if missing; env CCS_RESOURCE_GROUP)
+  -l, --location        region for a new resource group (env CCS_LOCATION)
+  --params FILE         Bicep parameters file (default infra/main.bicepparam)
+  --what-if             show what the deployment would change, change nothing
+  --skip-code           infrastructure only: no code publish, no Event Grid subscription
+  --no-vm               do not deploy the SeisComP VM and its network
+  --name NAME           deployment name (default ccs-passive)
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -g | --resource-group) RESOURCE_GROUP=$2; shift 2 ;;
+    -l | --location) LOCATION=$2; shift 2 ;;
+    --params) PARAMS=$2; shift 2 ;;
+    --what-if) WHAT_IF=true; shift ;;
+    --skip-code) SKIP_CODE=true; shift ;;
+    --no-vm) DEPLOY_VM=false; shift ;;
+    --name) DEPLOYMENT_NAME=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[deploy %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
+
+[ -n "$RESOURCE_GROUP" ] || { usage >&2; die "a resource group is required (-g)"; }
+[ -f "$PARAMS" ] || die "parameters file not found: $PARAMS"
+for tool in az zip tar; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null \
+  || die "Python >= 3.11 is required (set PYTHON=...)"
+
+log "checking the Azure CLI login"
+az account show --query '{subscription:name, id:id, user:user.name}' -o tsv >/dev/null \
+  || die "not logged in: run az login (or azure/login in CI)"
+
+# Field names for the per-field alerts come from the field configuration itself.
+FIELD_NAMES=$("$PYTHON" -c '
+import json, sys, tomllib
+with open(sys.argv[1], "rb") as fh:
+    print(json.dumps(sorted(tomllib.load(fh)["fields"])))
+' "$FIELDS")
+log "fields: $FIELD_NAMES"
+
+# The principal running this script gets write access to the bindings container only.
+user_type=$(az account show --query user.type -o tsv)
+if [ "$user_type" = "servicePrincipal" ]; then
+  DEPLOYER_ID=$(az ad sp show --id "$(az account show --query user.name -o tsv)" --query id -o tsv)
+  DEPLOYER_TYPE=ServicePrincipal
+else
+  DEPLOYER_ID=$(az ad signed-in-user show --query id -o tsv)
+  DEPLOYER_TYPE=User
+fi
+
+if [ "$DEPLOY_VM" = true ] && grep -q "CCS_SSH_PUBLIC_KEY" "$PARAMS" && [ -z "${CCS_SSH_PUBLIC_KEY:-}" ]; then
+  die "$PARAMS reads the VM's SSH public key from CCS_SSH_PUBLIC_KEY, which is empty"
+fi
+if [ "$DEPLOY_VM" = true ]; then
+  state=$(az feature show --namespace Microsoft.Compute --name EncryptionAtHost \
+    --query properties.state -o tsv 2>/dev/null || echo unknown)
+  if [ "$state" != "Registered" ]; then
+    die "the VM uses encryption at host: run 'az feature register --namespace Microsoft.Compute --name EncryptionAtHost' and 'az provider register -n Microsoft.Compute' once per subscription (state: $state)"
+  fi
+fi
+
+if ! az group show -n "$RESOURCE_GROUP" >/dev/null 2>&1; then
+  [ -n "$LOCATION" ] || die "resource group $RESOURCE_GROUP does not exist: give -l LOCATION"
+  log "creating resource group $RESOURCE_GROUP in $LOCATION"
+  az group create -n "$RESOURCE_GROUP" -l "$LOCATION" -o none
+fi
+
+common_params=(
+  --resource-group "$RESOURCE_GROUP"
+  --template-file "$TEMPLATE"
+  --parameters "$PARAMS"
+  --parameters "fieldNames=$FIELD_NAMES"
+  --parameters "deploySeiscompVm=$DEPLOY_VM"
+  --parameters "deployerPrincipalId=$DEPLOYER_ID" "deployerPrincipalType=$DEPLOYER_TYPE"
+)
+
+output() {
+  az deployment group show -g "$RESOURCE_GROUP" -n "$DEPLOYMENT_NAME" \
+    --query "properties.outputs.$1.value" -o tsv
+}
+
+function_indexed() {
+  az functionapp function show -g "$RESOURCE_GROUP" -n "$1" --function-name decimate \
+    --query name -o tsv >/dev/null 2>&1
+}
+
+if [ "$WHAT_IF" = true ]; then
+  subscription=false
+  app=$(output functionAppName 2>/dev/null || true)
+  if [ -n "$app" ] && function_indexed "$app"; then subscription=true; fi
+  log "what-if (deployEventSubscription=$subscription); nothing is changed"
+  az deployment group what-if "${common_params[@]}" --name "$DEPLOYMENT_NAME" \
+    --parameters "deployEventSubscription=$subscription"
+  exit 0
+fi
+
+# --- 1. infrastructure, without the Event Grid subscription -----------------------------------
+
+log "1/5 deploying infrastructure (deployEventSubscription=false)"
+az deployment group create "${common_params[@]}" --name "$DEPLOYMENT_NAME" \
+  --parameters deployEventSubscription=false -o none
+APP=$(output functionAppName)
+PIPELINE_ACCOUNT=$(output pipelineStorageAccountName)
+BINDINGS_CONTAINER=$(output bindingsContainerName)
+BINDINGS_BLOB=$(output bindingsBlobName)
+log "function app: $APP; pipeline storage: $PIPELINE_ACCOUNT"
+
+# --- 2. SeisComP station bindings --------------------------------------------------------------
+
+log "2/5 rendering SeisComP station bindings from $FIELDS"
+rm -rf "$BUILD" && mkdir -p "$BUILD/seiscomp"
+(cd "$ROOT" && "$PYTHON" -m shared_code.seiscomp --fields "$FIELDS" --out "$BUILD/seiscomp" \
+  --share-mount "$(output shareMountPath)")
+# Deterministic archive: same configuration, same bytes, no reload on the VM.
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$BUILD/seiscomp" \
+  -cf - etc streams.txt | gzip -n >"$BUILD/bindings.tar.gz"
+for attempt in 1 2 3 4 5 6; do
+  if az storage blob upload --auth-mode login --account-name "$PIPELINE_ACCOUNT" \
+    --container-name "$BINDINGS_CONTAINER" --name "$BINDINGS_BLOB" \
+    --file "$BUILD/bindings.tar.gz" --overwrite -o none --only-show-errors; then
+    log "bindings published: $PIPELINE_ACCOUNT/$BINDINGS_CONTAINER/$BINDINGS_BLOB"
+    break
+  fi
+  [ "$attempt" -lt 6 ] || die "could not upload the bindings archive"
+  log "upload refused (role assignments take a few minutes to apply); retrying in 30 s"
+  sleep 30
+done
+
+if [ "$SKIP_CODE" = true ]; then
+  log "--skip-code: not publishing code; the Event Grid subscription is not created"
+  exit 0
+fi
+
+# --- 3. function code --------------------------------------------------------------------------
+
+log "3/5 packaging the function app"
+(
+  cd "$ROOT"
+  zip -q -r "$BUILD/app.zip" function_app.py host.json requirements.txt functions shared_code config \
+    -x '*/__pycache__/*' '*.pyc'
+)
+log "publishing $BUILD/app.zip to $APP (remote build)"
+az functionapp deployment source config-zip -g "$RESOURCE_GROUP" -n "$APP" \
+  --src "$BUILD/app.zip" --build-remote true -o none
+
+# --- 4. wait for the host to index `decimate` --------------------------------------------------
+
+log "4/5 waiting for the host to index the decimate function (up to ${INDEX_TIMEOUT}s)"
+deadline=$((SECONDS + INDEX_TIMEOUT))
+until function_indexed "$APP"; do
+  [ "$SECONDS" -lt "$deadline" ] || die "decimate not indexed after ${INDEX_TIMEOUT}s: check the app's logs (an import error shows as an app with zero functions)"
+  sleep 15
+done
+log "decimate is indexed"
+
+# --- 5. the Event Grid subscription ------------------------------------------------------------
+
+log "5/5 deploying again with deployEventSubscription=true"
+az deployment group create "${common_params[@]}" --name "$DEPLOYMENT_NAME" \
+  --parameters deployEventSubscription=true -o none
+
+log "done"
+echo "  function app      : $APP ($(output functionAppHostName))"
+echo "  raw uploads       : $PIPELINE_ACCOUNT/$(output rawContainerName)/<field>/..."
+echo "  share             : $(output shareStorageAccountName)/$(output shareName) on $(output shareMountPath)"
+if [ "$DEPLOY_VM" = true ]; then
+  vm=$(output seiscompVmName)
+  echo "  SeedLink          : $(output seedlinkAddress) (through WireGuard only)"
+  echo "  WireGuard endpoint: $(output wireguardEndpoint)"
+  key=$(az vm boot-diagnostics get-boot-log -g "$RESOURCE_GROUP" -n "$vm" 2>/dev/null \
+    | grep -o 'CCS WireGuard public key: [A-Za-z0-9+/=]*' | tail -n1 || true)
+  echo "  ${key:-WireGuard public key: not in the boot log yet (re-run, or see docs/deployment.md)}"
+fi

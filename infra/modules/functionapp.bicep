@@ -1,0 +1,299 @@
+// Function app on the Flex Consumption plan (Linux, Python), system-assigned identity,
+// identity-based connections, least-privilege roles, the Azure Files mount.
+//
+// App settings are one-to-one with local.settings.sample.json "Values" (read by
+// shared_code/settings.py), with two documented differences:
+//   * connection strings become identity-based settings: AzureWebJobsStorage__* for the host,
+//     PIPELINE_STORAGE__* for the pipeline's blob/queue/table clients and the queue trigger;
+//   * FUNCTIONS_WORKER_RUNTIME and AzureWebJobsFeatureFlags are not app settings on Flex
+//     Consumption: the runtime is functionAppConfig.runtime, worker indexing is the default.
+// SHARE_ACCOUNT_KEY is infrastructure only: the Key Vault reference the share mount resolves
+// through @AppSettingRef(); the code never reads it.
+
+param location string
+param tags object
+param planName string
+param name string
+param pythonVersion string
+param maximumInstanceCount int
+param instanceMemoryMB int
+param hostAccountName string
+param pipelineAccountName string
+param shareAccountName string
+param deploymentContainerName string
+param rawContainerName string
+param convertQueueName string
+param ledgerTableName string
+param shareName string
+param shareMountPath string
+param fieldsConfig string
+param seamTimeoutMinutes int
+param reconcileGraceMinutes int
+param retentionDays int
+param appInsightsConnectionString string
+param keyVaultName string
+param shareKeySecretName string
+
+var shareKeySetting = 'SHARE_ACCOUNT_KEY'
+var storageSuffix = environment().suffixes.storage
+
+var roles = {
+  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+}
+
+resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostAccountName
+}
+
+resource pipelineAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: pipelineAccountName
+
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+
+    resource raw 'containers' existing = {
+      name: rawContainerName
+    }
+  }
+
+  resource queueService 'queueServices' existing = {
+    name: 'default'
+
+    resource convert 'queues' existing = {
+      name: convertQueueName
+    }
+
+    resource convertPoison 'queues' existing = {
+      name: '${convertQueueName}-poison'
+    }
+  }
+
+  resource tableService 'tableServices' existing = {
+    name: 'default'
+
+    resource ledger 'tables' existing = {
+      name: ledgerTableName
+    }
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+
+  resource shareKey 'secrets' existing = {
+    name: shareKeySecretName
+  }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Zone redundancy of Flex Consumption is region-dependent; set zoneRedundant where offered.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17:Event Grid and the operators' HTTP calls present no client certificates.
+  // checkov:skip=CKV_AZURE_222:Public endpoint needed for Event Grid delivery and the health/status HTTP functions (function keys).
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales per event; there is no fixed instance count to set.
+  // checkov:skip=CKV_AZURE_213:Flex Consumption has no App Service health check; the `health` function plus alerts cover it.
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: 'SystemAssigned'
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostAccount.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      // One-to-one with local.settings.sample.json "Values" (see the header for the mapping).
+      appSettings: [
+        // Host storage, identity-based (instead of the AzureWebJobsStorage connection string).
+        { name: 'AzureWebJobsStorage__accountName', value: hostAccount.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        // Pipeline storage, identity-based (instead of the PIPELINE_STORAGE connection string).
+        { name: 'PIPELINE_STORAGE__blobServiceUri', value: 'https://${pipelineAccount.name}.blob.${storageSuffix}' }
+        { name: 'PIPELINE_STORAGE__queueServiceUri', value: 'https://${pipelineAccount.name}.queue.${storageSuffix}' }
+        { name: 'PIPELINE_STORAGE__tableServiceUri', value: 'https://${pipelineAccount.name}.table.${storageSuffix}' }
+        { name: 'PIPELINE_STORAGE__credential', value: 'managedidentity' }
+        { name: 'RAW_CONTAINER', value: rawContainerName }
+        { name: 'CONVERT_QUEUE', value: convertQueueName }
+        { name: 'LEDGER_TABLE', value: ledgerTableName }
+        { name: 'SHARE_ROOT', value: shareMountPath }
+        { name: 'FIELDS_CONFIG', value: fieldsConfig }
+        { name: 'SEAM_TIMEOUT_MINUTES', value: string(seamTimeoutMinutes) }
+        { name: 'RECONCILE_GRACE_MINUTES', value: string(reconcileGraceMinutes) }
+        { name: 'RETENTION_DAYS', value: string(retentionDays) }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        // Infrastructure only: the share key, resolved by the platform for the mount below.
+        { name: shareKeySetting, value: '@Microsoft.KeyVault(SecretUri=${vault::shareKey.properties.secretUri})' }
+      ]
+    }
+  }
+}
+
+// Deployments go through Entra ID (az CLI / OIDC), never publishing profiles.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+// --- role assignments (least privilege) -----------------------------------------------------
+
+// Host storage: what the Functions host and the Flex deployment need (keys, leases, package).
+resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostAccount.id, site.id, roles.blobDataOwner)
+  scope: hostAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostAccount.id, site.id, roles.queueDataContributor)
+  scope: hostAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Raw container: read only (decimate reads blobs, reconcile lists them). The pipeline cannot
+// modify or delete raw data, by construction.
+resource rawReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::blobService::raw.id, site.id, roles.blobDataReader)
+  scope: pipelineAccount::blobService::raw
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Convert queue and its poison queue: enqueue (decimate), dequeue (convert), move to poison
+// (host), peek (health/status).
+resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::queueService::convert.id, site.id, roles.queueDataContributor)
+  scope: pipelineAccount::queueService::convert
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource poisonQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataContributor)
+  scope: pipelineAccount::queueService::convertPoison
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Ledger table: read and write entities.
+resource ledgerContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::tableService::ledger.id, site.id, roles.tableDataContributor)
+  scope: pipelineAccount::tableService::ledger
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The share key secret, for the Key Vault reference behind the mount.
+resource shareKeyReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault::shareKey.id, site.id, roles.keyVaultSecretsUser)
+  scope: vault::shareKey
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// --- the share mount ---------------------------------------------------------------------------
+
+// SMB mounts authenticate with the account key only; the key is resolved at run time from the
+// SHARE_ACCOUNT_KEY app setting, itself a Key Vault reference. The mount path is SHARE_ROOT.
+resource shareMount 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13:Child config resource (the storage mount), not a site; see the site above.
+  // checkov:skip=CKV_AZURE_63:Child config resource, not a site; logs go to Application Insights.
+  // checkov:skip=CKV_AZURE_65:Child config resource, not a site; logs go to Application Insights.
+  // checkov:skip=CKV_AZURE_66:Child config resource, not a site; logs go to Application Insights.
+  // checkov:skip=CKV_AZURE_80:Child config resource, not a site; Python app (no .NET).
+  // checkov:skip=CKV_AZURE_88:Child config resource: this resource is the Azure Files mount.
+  // checkov:skip=CKV_AZURE_222:Child config resource, not a site; see the site above.
+  parent: site
+  name: 'azurestorageaccounts'
+  properties: {
+    ccs: {
+      type: 'AzureFiles'
+      protocol: 'Smb'
+      accountName: shareAccountName
+      shareName: shareName
+      mountPath: shareMountPath
+      accessKey: '@AppSettingRef(${shareKeySetting})'
+    }
+  }
+  dependsOn: [
+    shareKeyReader
+  ]
+}
+
+output name string = site.name
+output id string = site.id
+output defaultHostName string = site.properties.defaultHostName
+output principalId string = site.identity.principalId

@@ -1,0 +1,223 @@
+"""Decimate one file in bounded memory, joining seamlessly with its neighbours.
+
+A file is read through a streaming :class:`~shared_code.formats.streaming.Source`: first the
+edges of every selected trace (a few hundred samples each), then the traces in chunks of
+about :data:`CHUNK_BYTES` of working memory, each chunk decimated and handed to a streaming
+writer. Nothing holds the whole file, so peak memory is set by the chunk size, not the file.
+
+Each block of traces is decimated in ``valid`` mode (only outputs whose filter support lies
+inside the file); the outputs near the file's two boundaries come from the seam mechanism in
+:mod:`shared_code.seams`, and the claimed seam halves are joined to the interior so the
+decimated file is one contiguous run on the output grid. A block too short to have an
+interior (shorter than two edges) is decimated in ``extend`` mode without seams.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from shared_code.dsp import DecimationPlan, Mode, decimate, design, output_span
+from shared_code.fields import FieldConfig
+from shared_code.formats import BlockLayout, BlockSource, Source, Writer
+from shared_code.seams import (
+    HEAD,
+    LEFT,
+    RIGHT,
+    TAIL,
+    Edge,
+    SeamPiece,
+    SeamStore,
+    boundary_key,
+    edge_length,
+    seam_piece,
+    stream_signature,
+)
+from shared_code.waveforms import NS_PER_S, TraceMeta
+
+log = logging.getLogger(__name__)
+
+#: Working memory per chunk of traces (bytes of float64 input): the knob that bounds peak RSS.
+CHUNK_BYTES = 48 * 1024 * 1024
+
+
+@dataclass
+class BlockJob:
+    """How one block of the source becomes one block of the decimated file."""
+
+    source: BlockSource
+    rows: list[int]
+    traces: list[TraceMeta]
+    plan: DecimationPlan
+    mode: Literal["valid", "extend", "passthrough"]
+    head: SeamPiece | None
+    tail: SeamPiece | None
+    first_index: int
+    n_samples: int
+    dtype: np.dtype
+
+    @property
+    def passthrough(self) -> bool:
+        return self.plan.passthrough
+
+    @property
+    def starttime_ns(self) -> int:
+        if self.passthrough:
+            return self.source.starttime_ns
+        return round(Fraction(self.first_index) / self.plan.output_rate * NS_PER_S)
+
+    @property
+    def sampling_rate(self) -> float:
+        return self.source.sampling_rate if self.passthrough else self.plan.output_rate_hz
+
+    def layout(self) -> BlockLayout:
+        return BlockLayout(
+            traces=self.traces,
+            sampling_rate=self.sampling_rate,
+            starttime_ns=self.starttime_ns,
+            n_samples=self.n_samples,
+            dtype=self.dtype,
+        )
+
+
+def _edge_start(block: BlockSource, offset: int) -> int:
+    rate = Fraction(block.sampling_rate).limit_denominator(1_000_000)
+    return block.starttime_ns + round(Fraction(offset) / rate * NS_PER_S)
+
+
+def _end_ns(block: BlockSource) -> int:
+    return _edge_start(block, block.n_samples)
+
+
+def _claim_halves(store: SeamStore, key: int, owner: str, order: tuple[str, str]) -> list[str]:
+    # The file after a boundary takes the right half first, the file before it the left half
+    # first, and a second half only after its first: what a file emits always touches its
+    # own interior, so each decimated file stays one contiguous run.
+    got: list[str] = []
+    for half in order:
+        if not store.claim(key, half, owner):
+            break
+        got.append(half)
+    return sorted(got, key=(LEFT, RIGHT).index)
+
+
+def plan_block(
+    block: BlockSource,
+    cfg: FieldConfig,
+    target_rate_hz: float,
+    share_root: Path,
+    owner: str,
+) -> BlockJob | None:
+    """Select the field's traces of ``block``, write its edges, claim its seams, and size its
+    output. Returns None when the selection keeps no trace of this block."""
+    keep = set(cfg.select(max(t.index for t in block.traces) + 1))
+    rows = [i for i, t in enumerate(block.traces) if t.index in keep]
+    if not rows:
+        return None
+    traces = [block.traces[i] for i in rows]
+    plan = design(block.sampling_rate, target_rate_hz)
+    n = block.n_samples
+    if plan.passthrough:
+        return BlockJob(block, rows, traces, plan, "passthrough", None, None, 0, n, block.dtype)
+    out_dtype = np.dtype(np.int32 if block.is_integer else np.float32)
+    size = edge_length(plan)
+    if n < 2 * size + 1:
+        span = output_span(plan, block.starttime_ns, n, "extend")
+        log.warning(
+            "%s: block of %d samples is shorter than two seam edges (%d): decimated alone, "
+            "edges extended, no seamless join",
+            cfg.name, n, 2 * size,
+        )  # fmt: skip
+        return BlockJob(
+            block, rows, traces, plan, "extend", None, None, span.first_index,
+            span.n_samples, out_dtype,
+        )  # fmt: skip
+
+    store = SeamStore(share_root, cfg.name, stream_signature(cfg.name, plan.input_rate, traces))
+    head = Edge(block.columns(0, size)[rows], block.starttime_ns, owner)
+    tail = Edge(block.columns(n - size, n)[rows], _edge_start(block, n - size), owner)
+    start_key = boundary_key(block.starttime_ns, plan.input_rate)
+    end_key = boundary_key(_end_ns(block), plan.input_rate)
+    meta = {
+        "field": cfg.name,
+        "input_rate_hz": block.sampling_rate,
+        "output_rate_hz": target_rate_hz,
+        "traces": [_trace_dict(t) for t in traces],
+    }
+    # Both sides write before they look: of two neighbours running at once, at least one
+    # sees the other's edge.
+    store.put_edge(start_key, HEAD, head, meta)
+    store.put_edge(end_key, TAIL, tail, meta)
+
+    head_piece = tail_piece = None
+    partner = store.get_edge(start_key, TAIL)
+    if partner is not None and partner.data.shape == head.data.shape:
+        halves = _claim_halves(store, start_key, owner, (RIGHT, LEFT))
+        if halves:
+            head_piece = seam_piece(plan, start_key, tail=partner, head=head, halves=tuple(halves))
+    partner = store.get_edge(end_key, HEAD)
+    if partner is not None and partner.data.shape == tail.data.shape:
+        halves = _claim_halves(store, end_key, owner, (LEFT, RIGHT))
+        if halves:
+            tail_piece = seam_piece(plan, end_key, tail=tail, head=partner, halves=tuple(halves))
+
+    interior = output_span(plan, block.starttime_ns, n, "valid")
+    first = interior.first_index
+    if head_piece is not None:
+        if head_piece.first_index + head_piece.n_samples != first:
+            raise RuntimeError(f"{cfg.name}: head seam does not abut the interior (bug)")
+        first = head_piece.first_index
+    if (
+        tail_piece is not None
+        and tail_piece.first_index != interior.first_index + interior.n_samples
+    ):
+        raise RuntimeError(f"{cfg.name}: tail seam does not abut the interior (bug)")
+    total = interior.n_samples + sum(p.n_samples for p in (head_piece, tail_piece) if p is not None)
+    return BlockJob(block, rows, traces, plan, "valid", head_piece, tail_piece, first, total,
+                    out_dtype)  # fmt: skip
+
+
+def _trace_dict(t: TraceMeta) -> dict[str, object]:
+    return {"index": t.index, "network": t.network, "station": t.station,
+            "location": t.location, "channel": t.channel}  # fmt: skip
+
+
+def plan_file(
+    source: Source, cfg: FieldConfig, target_rate_hz: float, share_root: Path, owner: str
+) -> list[BlockJob]:
+    """One job per source block that keeps at least one trace."""
+    jobs = [plan_block(b, cfg, target_rate_hz, share_root, owner) for b in source.blocks]
+    return [job for job in jobs if job is not None]
+
+
+def _chunks(job: BlockJob, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    per_trace = max(1, job.source.n_samples * 8)
+    step = max(1, chunk_bytes // per_trace)
+    for c0 in range(0, len(job.rows), step):
+        yield c0, min(len(job.rows), c0 + step)
+
+
+def run_jobs(jobs: list[BlockJob], writer: Writer, chunk_bytes: int = CHUNK_BYTES) -> None:
+    """Decimate every job chunk by chunk and hand the output rows to ``writer``."""
+    for out_index, job in enumerate(jobs):
+        for c0, c1 in _chunks(job, chunk_bytes):
+            rows = job.rows[c0:c1]
+            raw = job.source.rows(rows[0], rows[-1] + 1)
+            if len(rows) != raw.shape[0] or rows[-1] - rows[0] + 1 != len(rows):
+                raw = raw[[r - rows[0] for r in rows]]
+            if job.passthrough:
+                writer.write_rows(out_index, c0, raw)
+                continue
+            mode: Mode = "valid" if job.mode == "valid" else "extend"
+            body = decimate(raw, job.source.starttime_ns, job.plan, mode).data
+            parts = [p.data[c0:c1] for p in (job.head,) if p is not None]
+            parts.append(body)
+            parts += [p.data[c0:c1] for p in (job.tail,) if p is not None]
+            out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            writer.write_rows(out_index, c0, out.astype(job.dtype, copy=False))
