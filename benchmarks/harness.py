@@ -94,6 +94,101 @@ def run_worker(
     raise RuntimeError(f"worker {target} failed (exit {proc.returncode}): {proc.stdout[-2000:]}")
 
 
+def one_cpu() -> int:
+    """The CPU the "one core" figures run on: the first this process may use."""
+    return min(os.sched_getaffinity(0))
+
+
+def pin_to_one_cpu(cpu: int | None = None) -> int:
+    """Restrict this process (and its future children) to one CPU; returns which."""
+    chosen = one_cpu() if cpu is None else cpu
+    os.sched_setaffinity(0, {chosen})
+    return chosen
+
+
+#: Runs a command and reports its wait4 rusage. Started with ``python -S`` so that its own
+#: address space is small (~10 MiB): a child's ``ru_maxrss`` starts from the RSS of the
+#: process that forked it (Linux keeps the pre-exec high-water mark across execve), so a
+#: command forked straight from a benchmark that holds big arrays inherits their size.
+_LAUNCHER = """
+import json, os, sys, time
+cmd, out, cpu = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+with open(out, "w") as f:
+    json.dump({"rc": os.waitstatus_to_exitcode(status), "wall": wall, "maxrss_kb": ru.ru_maxrss,
+               "utime": ru.ru_utime, "stime": ru.ru_stime}, f)
+"""
+
+
+def run_command(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cpu: int | None = None,
+    cwd: Path = ROOT,
+) -> dict[str, Any]:
+    """Run a command in a fresh single-threaded process; its wall time, peak RSS and output.
+
+    The peak RSS is the command's own ``ru_maxrss`` (``os.wait4`` on its pid, in a small
+    launcher process so that the benchmark's own memory does not leak into it). ``cpu`` pins
+    the command to that CPU. Stderr streams through; stdout is returned (last 4000 chars).
+    """
+    import tempfile
+
+    child_env = {**os.environ, **SINGLE_THREAD, **(env or {})}
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), child_env.get("PYTHONPATH", "")) if p
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        out = Path(tmp) / "rusage.json"
+        pin = str(-1 if cpu is None else cpu)
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", _LAUNCHER, json.dumps(cmd), str(out), pin],
+            cwd=cwd,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if not out.is_file():
+            raise RuntimeError(f"launcher failed (exit {proc.returncode}) for {cmd}")
+        usage = json.loads(out.read_text())
+    return {
+        "cmd": cmd,
+        "returncode": usage["rc"],
+        "wall_s": round(usage["wall"], 4),
+        "peak_rss_mb": round(usage["maxrss_kb"] / 1024.0, 1),
+        "user_s": round(usage["utime"], 3),
+        "sys_s": round(usage["stime"], 3),
+        "stdout_tail": proc.stdout[-4000:],
+    }
+
+
+def hwm_rss_mb() -> float:
+    """Peak RSS of this process's address space since its exec (VmHWM), MiB; 0 if unknown.
+
+    Unlike ``ru_maxrss`` it does not start from the RSS of the process that forked this one.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def import_time_s(module: str, repeat: int = 5) -> float:
     """Best wall time (s) of ``import module`` in a fresh interpreter."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -185,7 +280,9 @@ def _worker_main(argv: list[str]) -> None:
     module, func = target.split(":")
     fn = getattr(importlib.import_module(module), func)
     result = fn(**kwargs)
-    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    # VmHWM, not ru_maxrss: the latter starts from the forking parent's RSS (see _LAUNCHER).
+    result["peak_rss_mb"] = round(hwm_rss_mb() or peak_rss_mb(), 1)
+    result["ru_maxrss_mb"] = round(peak_rss_mb(), 1)
     print(_MARK + json.dumps(result), flush=True)
 
 

@@ -240,6 +240,15 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
@@ -369,6 +378,7 @@ module deployerAccess 'modules/deployer-access.bicep' = if (!empty(deployerPrinc
 // ---------------------------------------------------------------------------------------------
 
 output functionAppName string = functionApp.outputs.name
+output workbookId string = workbook.outputs.id
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output pipelineStorageAccountName string = storage.outputs.pipelineAccountName
 output rawContainerName string = rawContainerName

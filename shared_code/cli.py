@@ -25,7 +25,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shared_code.settings import APP_ROOT
@@ -105,21 +105,11 @@ def _load_settings_file(path: str | None) -> None:
             os.environ.setdefault(key, str(value))
 
 
-def _when(text: str | None) -> datetime | None:
-    """ISO 8601 (naive = UTC) or a look-back like ``6h``, ``2d``, ``30m``."""
-    if not text:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if text[:-1].isdigit() and text[-1] in units:
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     from shared_code.ledger import Ledger
     from shared_code.pipeline import redrive_blob, replay_failure_record
     from shared_code.settings import get_settings
+    from shared_code.times import parse_since
 
     _load_settings_file(args.settings)
     settings = get_settings()
@@ -130,10 +120,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.field:
         print("error: replay needs --field (or --record)", file=sys.stderr)
         return 2
-    rows = Ledger.from_settings(settings).query(
-        args.field, "failed" if args.failed else None, _when(args.since), _when(args.until),
-        by="created",
-    )  # fmt: skip
+    state = "failed" if args.failed else None
+    since, until = parse_since(args.since), parse_since(args.until)
+    rows = Ledger.from_settings(settings).query(args.field, state, since, until, by="created")
     blobs = sorted({str(row["blob"]) for row in rows})
     failures = 0
     for blob in _progress(blobs, "replay"):

@@ -37,6 +37,7 @@ from shared_code.messages import (
 )
 from shared_code.settings import Settings
 from shared_code.share_layout import (
+    STAGING,
     BlobNameError,
     atomic_writer,
     blob_paths,
@@ -352,7 +353,10 @@ def handle_blob_created(
                 url=event.url, container=event.container, name=event.blob_name, etag=event.etag,
                 event_id=event.id, event_time=event.time,
             )  # fmt: skip
-            with tempfile.TemporaryDirectory(prefix="ccs-") as tmp:
+            # The blob is spooled to the share, not to the instance's small local disk and
+            # never into memory: a multi-GB file is then read in bounded chunks.
+            spool_dir = settings.share_root / STAGING
+            with tempfile.TemporaryDirectory(prefix="spool-", dir=spool_dir) as tmp:
                 local = Path(tmp) / "raw"
                 try:
                     download_blob(settings, event.container, event.blob_name, event.etag, local)
@@ -382,36 +386,57 @@ def handle_blob_created(
             )  # fmt: skip
             return report
         except Exception as exc:
-            transient = _is_transient(exc)
-            if not isinstance(exc, PERMANENT_ERRORS) and not transient:
+            if not isinstance(exc, PERMANENT_ERRORS) and not _is_transient(exc):
                 log.exception("decimate %s: unexpected error", blob)
-            reason = _reason(exc)
-            path = record_failure(
-                settings.share_root, stage="decimate", reason=reason, blob=blob, etag=etag,
-                field=field_name, event=payload, permanent=not transient,
-            )  # fmt: skip
-            _ledger_failed(
-                ledger, field_name, blob, etag, stage="decimate", reason=reason, path=path
-            )
-            telemetry.record_stage(
-                "decimate", field_name or "unknown", ok=False,
-                seconds=time.perf_counter() - started, reason=reason, failure_path=path,
-            )  # fmt: skip
-            if transient:
+            failure = _Failure("decimate", blob, etag, field_name, ledger, started)
+            if failure.record(settings, exc, event=payload):
                 raise
             return None
 
 
-def _ledger_failed(
-    ledger: Any, field_name: str, blob: str, etag: str, *, stage: str, reason: str, path: str
-) -> None:
-    if ledger is None or not field_name:
-        return
-    try:
-        ledger.mark_failed(field_name, blob, etag, stage=stage, reason=reason, failure_path=path)
-    except Exception:
-        # The failure record on the share already holds it; the ledger may be what is down.
-        log.warning("ledger unreachable: %s failure of %s not marked there", stage, blob)
+@dataclass
+class _Failure:
+    """Where one stage's failure of one file goes: share, ledger, telemetry."""
+
+    stage: str
+    blob: str
+    etag: str
+    field_name: str
+    ledger: Any
+    started: float
+
+    def record(
+        self,
+        settings: Settings,
+        exc: BaseException,
+        *,
+        event: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Record ``exc``; returns True if it is transient (the platform should retry)."""
+        transient = _is_transient(exc)
+        reason = _reason(exc)
+        path = record_failure(
+            settings.share_root, stage=self.stage, reason=reason, blob=self.blob,
+            etag=self.etag, field=self.field_name, event=event, message=message,
+            permanent=not transient,
+        )  # fmt: skip
+        if self.ledger is not None and self.field_name:
+            try:
+                self.ledger.mark_failed(
+                    self.field_name, self.blob, self.etag, stage=self.stage, reason=reason,
+                    failure_path=path,
+                )  # fmt: skip
+            except Exception:
+                # The failure record on the share holds it; the ledger may be what is down.
+                log.warning(
+                    "ledger unreachable: %s failure of %s not marked", self.stage, self.blob
+                )
+        telemetry.record_stage(
+            self.stage, self.field_name or "unknown", ok=False,
+            seconds=time.perf_counter() - self.started, reason=reason, failure_path=path,
+        )  # fmt: skip
+        return transient
 
 
 def handle_convert_message(
@@ -462,19 +487,9 @@ def handle_convert_message(
             )  # fmt: skip
             return report
         except Exception as exc:
-            reason = _reason(exc)
-            path = record_failure(
-                settings.share_root, stage="convert", reason=reason,
-                blob=blob or "(unparsed message)", etag=etag, field=field_name, message=body,
-                permanent=not _is_transient(exc),
-            )  # fmt: skip
-            _ledger_failed(
-                ledger, field_name, blob, etag, stage="convert", reason=reason, path=path
-            )
-            telemetry.record_stage(
-                "convert", field_name or "unknown", ok=False,
-                seconds=time.perf_counter() - started, reason=reason, failure_path=path,
-            )  # fmt: skip
+            failure = _Failure("convert", blob or "(unparsed message)", etag, field_name, ledger,
+                               started)  # fmt: skip
+            failure.record(settings, exc, message=body)
             raise
 
 

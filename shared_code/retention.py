@@ -1,7 +1,9 @@
-"""Retention: delete old decimated and MiniSEED files from the share.
+"""Retention: delete old decimated and MiniSEED files, and their seam state, from the share.
 
-Only ``decimated/`` and ``mseed/`` are touched: never ``failed/`` (an operator's replay queue),
-``state/``, ``staging/``, and never raw blobs (the pipeline never deletes or modifies those).
+``decimated/``, ``mseed/`` and ``state/`` (seam edges and claims, useless once the files
+they join are gone) lose files older than RETENTION_DAYS; ``staging/`` loses leftovers of
+crashed writes and blob spools after :data:`STAGING_MAX_AGE_DAYS`. Never ``failed/`` (an
+operator's replay queue), and never raw blobs (the pipeline never deletes or modifies those).
 A file's age is its modification time, i.e. when the pipeline wrote it onto the share.
 """
 
@@ -15,12 +17,16 @@ from datetime import datetime
 from pathlib import Path
 
 from shared_code import telemetry
-from shared_code.share_layout import DECIMATED, MSEED
+from shared_code.share_layout import DECIMATED, MSEED, STAGING, STATE
 
 log = logging.getLogger(__name__)
 
 #: The only top-level share folders retention may delete from.
-PURGED_TOPS = (DECIMATED, MSEED)
+PURGED_TOPS = (DECIMATED, MSEED, STATE, STAGING)
+
+#: Days after which a file in ``staging/`` is a leftover: atomic writes and blob spools live
+#: there for the length of one invocation (at most the function timeout, 10 minutes).
+STAGING_MAX_AGE_DAYS = 1.0
 
 #: Seconds an empty directory must be left alone before removal, unless this run emptied it:
 #: a writer may have just created it and be about to rename its file in.
@@ -30,9 +36,10 @@ EMPTY_DIR_GRACE_SECONDS = 3600.0
 def purge(
     share_root: Path, older_than_days: float, now: float | datetime | None = None
 ) -> list[str]:
-    """Delete files under ``decimated/`` and ``mseed/`` last modified more than
-    ``older_than_days`` days before ``now`` (epoch seconds or datetime; default: now), and the
-    directories that leaves empty. Returns the removed files' share-relative POSIX paths.
+    """Delete files under ``decimated/``, ``mseed/`` and ``state/`` last modified more than
+    ``older_than_days`` days before ``now`` (epoch seconds or datetime; default: now), files
+    in ``staging/`` older than :data:`STAGING_MAX_AGE_DAYS`, and the directories that leaves
+    empty. Returns the removed files' share-relative POSIX paths.
 
     Symbolic links are neither followed nor removed. A file that vanishes or cannot be removed
     is logged and skipped, so one bad file does not stop the run.
@@ -45,10 +52,11 @@ def purge(
         now_s = now.timestamp()
     else:
         now_s = float(now)
-    cutoff = now_s - older_than_days * 86400.0
     root = Path(share_root)
     removed: list[str] = []
     for top in PURGED_TOPS:
+        days = min(older_than_days, STAGING_MAX_AGE_DAYS) if top == STAGING else older_than_days
+        cutoff = now_s - days * 86400.0
         top_dir = root / top
         if not top_dir.is_dir() or top_dir.is_symlink():
             continue

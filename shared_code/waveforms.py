@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,8 +34,32 @@ class TraceMeta:
     headers: dict[str, Any] = field(default_factory=dict)
 
 
+class Timed:
+    """Time arithmetic for anything with ``sampling_rate`` (Hz), ``starttime_ns`` and
+    ``n_samples``: in-memory blocks and the layouts of streamed ones alike."""
+
+    sampling_rate: float
+    starttime_ns: int
+
+    if TYPE_CHECKING:
+        # A property here would swallow the dataclass field of the same name in subclasses
+        # that store it; only the type checker needs to know it exists.
+        @property
+        def n_samples(self) -> int: ...
+
+    @property
+    def rate(self) -> Fraction:
+        """The sample rate as an exact fraction (Hz), for grid arithmetic."""
+        return exact_rate(self.sampling_rate)
+
+    @property
+    def endtime_ns(self) -> int:
+        """Time just after the last sample (start + n / rate), ns."""
+        return self.starttime_ns + round(self.n_samples * NS_PER_S / self.rate)
+
+
 @dataclass
-class Block:
+class Block(Timed):
     """Traces sharing start time, sample rate (Hz) and length.
 
     ``data`` has shape (len(traces), n_samples), in counts (integer dtypes) or physical units
@@ -58,16 +82,6 @@ class Block:
     @property
     def n_samples(self) -> int:
         return int(self.data.shape[1])
-
-    @property
-    def rate(self) -> Fraction:
-        """The sample rate as an exact fraction (Hz), for grid arithmetic."""
-        return exact_rate(self.sampling_rate)
-
-    @property
-    def endtime_ns(self) -> int:
-        """Time just after the last sample (start + n / rate), ns."""
-        return self.starttime_ns + round(self.n_samples * NS_PER_S / self.rate)
 
     @property
     def is_integer(self) -> bool:

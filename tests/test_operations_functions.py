@@ -16,6 +16,7 @@ import pytest
 from functions import operations
 from shared_code.ledger import Ledger
 from shared_code.settings import get_settings, load_settings
+from shared_code.times import parse_since
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -168,9 +169,9 @@ def test_parse_since() -> None:
     from datetime import UTC, datetime, timedelta
 
     now = datetime(2024, 5, 1, 12, tzinfo=UTC)
-    assert operations.parse_since("6h", now) == now - timedelta(hours=6)
-    assert operations.parse_since("2d", now) == now - timedelta(days=2)
-    assert operations.parse_since("2024-05-01T00:00:00") == datetime(2024, 5, 1, tzinfo=UTC)
-    assert operations.parse_since("") is None
+    assert parse_since("6h", now) == now - timedelta(hours=6)
+    assert parse_since("2d", now) == now - timedelta(days=2)
+    assert parse_since("2024-05-01T00:00:00") == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_since("") is None
     with pytest.raises(ValueError, match="ISO 8601"):
-        operations.parse_since("soon")
+        parse_since("soon")

@@ -32,15 +32,15 @@ def test_removes_only_old_outputs(share: Path, caplog: pytest.LogCaptureFixture)
         "mseed/grane/b.mseed",
     ]
     young = ["decimated/snorre/2024/03/01/c.segy", "mseed/snorre/2024/03/01/c.mseed"]
-    untouchable = [
-        "failed/2024-01-01/decimate-x.json",
-        "state/seams/snorre.json",
-        "staging/abc.part",
-    ]
+    untouchable = ["failed/2024-01-01/decimate-x.json"]
+    old += ["state/seams/snorre/abc/123/head.npy", "staging/crashed.part"]
+    _file(share, "staging/in-flight.part", 0.01, now)
+    young += ["staging/in-flight.part", "state/seams/snorre/abc/456/head.npy"]
     for rel in old:
         _file(share, rel, 40, now)
     for rel in young:
-        _file(share, rel, 10, now)
+        if not (share / rel).exists():
+            _file(share, rel, 10, now)
     for rel in untouchable:
         _file(share, rel, 400, now)
 

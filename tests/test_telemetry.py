@@ -341,7 +341,7 @@ def test_unreachable_endpoint_never_blocks(tmp_path: Path) -> None:
 def test_workbook_and_docs_use_the_names_telemetry_sends() -> None:
     import re
 
-    workbook = json.loads((ROOT / "docs" / "workbook.json").read_text())
+    workbook = json.loads((ROOT / "infra" / "workbook.json").read_text())
     assert workbook["version"] == "Notebook/1.0"
     queries = [i["content"]["query"] for i in workbook["items"] if i["type"] == 3]
     assert len(queries) >= 8

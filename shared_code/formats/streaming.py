@@ -28,21 +28,20 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
 import numpy as np
 
 from shared_code.formats.errors import FormatError
-from shared_code.waveforms import NS_PER_S, Block, Recording, TraceMeta, exact_rate
+from shared_code.waveforms import Block, Recording, Timed, TraceMeta
 
 #: Largest raw read buffer (bytes) a streaming reader decodes from at a time.
 CHUNK_BYTES = 8 << 20
 
 
 @dataclass
-class BlockLayout:
+class BlockLayout(Timed):
     """Traces sharing start time (ns since 1970 UTC), sample rate (Hz), length and dtype."""
 
     traces: list[TraceMeta]
@@ -58,16 +57,6 @@ class BlockLayout:
     @property
     def is_integer(self) -> bool:
         return self.dtype.kind in "iu"
-
-    @property
-    def rate(self) -> Fraction:
-        """The sample rate as an exact fraction (Hz), for grid arithmetic."""
-        return exact_rate(self.sampling_rate)
-
-    @property
-    def endtime_ns(self) -> int:
-        """Time just after the last sample (start + n / rate), ns."""
-        return self.starttime_ns + round(self.n_samples * NS_PER_S / self.rate)
 
 
 @dataclass
