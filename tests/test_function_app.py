@@ -47,3 +47,17 @@ def test_trigger_modules_are_thin() -> None:
             if line.lstrip().startswith(("import ", "from "))
         ]  # fmt: skip
         assert not [line for line in imports if "azure.functions" in line], path
+
+
+def test_every_function_the_infrastructure_expects_is_indexed() -> None:
+    bindings = _bindings()
+    assert set(bindings) == {
+        "decimate", "convert", "health", "status", "reconcile", "retention", "seams",
+    }  # fmt: skip
+    (seams,) = bindings["seams"]
+    assert seams["type"] == "timerTrigger"
+    assert seams["schedule"] == "0 */5 * * * *"
+    for name in ("health", "status"):
+        trigger = next(b for b in bindings[name] if b["type"] == "httpTrigger")
+        assert trigger["authLevel"] == "FUNCTION"
+        assert trigger["methods"] == ["GET"]
