@@ -434,3 +434,34 @@ def _big_layout(n_traces: int, n_samples: int) -> formats.Layout:
     ]
     block = formats.BlockLayout(metas, 1000.0, fh.SEGY_START_NS, n_samples, np.dtype(np.int32))
     return formats.Layout("SEGY", "big.sgy", {}, [block])
+
+
+@pytest.mark.parametrize(("fmt", "endian"), [("SEGY", "big"), ("SEGY", "little"), ("SU", "little")])
+def test_trace_headers_built_at_once_are_those_built_per_trace(
+    fmt: str, endian: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorised trace headers are byte for byte the per-trace ones: every word of the
+    input kept at its width and byte order (random values over each word's range), missing
+    words 0, start time, sample count and interval replaced."""
+    dtype = traceheader.header_dtype(endian)
+    rng = np.random.default_rng(3)
+    n = 40
+    metas = []
+    for i in range(n):
+        headers: dict[str, int] = {}
+        for name in dtype.names or ():
+            info = np.iinfo(dtype.fields[name][0])
+            headers[name] = int(rng.integers(info.min, info.max, endpoint=True))
+        for name in ("YearDataRecorded", "ScalarTraceHeader", *traceheader._SCALED_TIMES):
+            headers[name] = 0
+        if i % 7 == 3:
+            del headers["CDP_X"], headers["TRACE_SEQUENCE_FILE"]  # absent words: 0
+        metas.append(TraceMeta(index=i, headers=headers))
+    data = fh.samples(n, 50, "float32" if fmt == "SU" else "int32")
+    block = Block(data[:25], 500.0, fh.START_NS + 1_234_000, metas[:25])
+    later = Block(data[25:], 500.0, fh.START_NS - 123_456_000 + 2_005_000_000, metas[25:])
+    recording = Recording(fmt, [block, later], "x", {"endian": endian})
+    fast = stream_write(recording, fmt, rows_per_call=7)
+    assert fast == whole_write(recording, fmt)
+    monkeypatch.setattr(segy.TraceWriter, "_header_words", lambda *_: None)
+    assert fast == stream_write(recording, fmt, rows_per_call=7)

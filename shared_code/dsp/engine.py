@@ -42,6 +42,12 @@ Extension = Literal["odd", "even", "edge", "zero"]
 #: (``tests/test_dsp_edges.py`` keeps checking the order).
 DEFAULT_EXTENSION: Extension = "even"
 
+#: Largest integer peak (counts) filtered in float32: float32 keeps every such count exact and
+#: its rounding through the cascade stays below 0.02 count (measured: 1000→100, 1000→300 and
+#: 500→200 Hz at full scale); beyond it float64 keeps the counts exact to the last digit.
+#: float32 halves the work: the matrix products run twice as many lanes per instruction.
+FLOAT32_COUNTS = 1 << 16
+
 #: Times within this many ns of the input's own sample grid are taken as on it: sample
 #: periods that are not whole ns (e.g. 3 kHz) get rounded start times.
 GRID_TOLERANCE_NS = 1
@@ -104,9 +110,11 @@ def decimate(
     the edges is made up by ``extension`` (see ``DEFAULT_EXTENSION``), so the outputs within
     ``plan.support`` of an edge are approximations.
 
-    Integer input is filtered in float64 and rounded to int32 counts (clipped to the int32
-    range); float32 input is filtered in float32, float64 input in float64, both returned as
-    float32. Memory: a few channel blocks of ~``_BLOCK_BYTES`` plus the output.
+    Integer input is rounded to int32 counts (clipped to the int32 range); it is filtered in
+    float32 while its peak is at most :data:`FLOAT32_COUNTS` (the filtered values then lie
+    within 0.02 count of float64's, so the counts agree but for rounding ties) and in float64
+    above that. float32 input is filtered in float32, float64 input in float64, both returned
+    as float32. Memory: a few channel blocks of ~``_BLOCK_BYTES`` plus the output.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be traces × samples (2-D), got shape {data.shape}")
@@ -121,6 +129,8 @@ def decimate(
     chain = _chain(plan, int(starttime_ns), n_in, mode)
     integer = data.dtype.kind in "iub"
     work = np.float32 if data.dtype in (np.float32, np.float16) else np.float64
+    if integer and data.size and max(int(data.max()), -int(data.min())) <= FLOAT32_COUNTS:
+        work = np.float32
     out_dtype = np.int32 if integer else np.float32
     out = np.empty((n_traces, chain.span.n_samples), dtype=out_dtype)
     if chain.span.n_samples == 0 or n_traces == 0:

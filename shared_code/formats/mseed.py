@@ -1,4 +1,6 @@
-"""MiniSEED 2 through ObsPy (libmseed): read any record length; write 512-byte records.
+"""MiniSEED 2: read through ObsPy (any record length); written by pymseed (libmseed 3), 512-byte
+records, in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy
+cannot read).
 
 Written samples: integers as int32 with Steim-2 compression, or plain INT32 for a trace whose
 sample-to-sample differences exceed Steim-2's 30 bits; floats as FLOAT32. Traces without SEED
@@ -9,7 +11,6 @@ survives channel selection. MiniSEED 3 is recognised and refused (ObsPy 1.5 cann
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,7 +26,7 @@ from shared_code.formats.streaming import (
     layout_of,
     write_whole,
 )
-from shared_code.waveforms import Block, Recording, TraceMeta
+from shared_code.waveforms import Recording, TraceMeta
 
 NAME = "MSEED"
 EXTENSION = "mseed"
@@ -34,6 +35,12 @@ RECORD_LENGTH = 512
 STEIM2_MAX_DIFF = 2**29
 _QUALITY = b"DRQM"
 _MAX_INDEX = 99_999
+#: Record sequence numbers run 1..999999, then start again at 1.
+_MAX_SEQUENCE = 999_999
+#: Records written at a time (bytes of samples per batch of rows), bounding the writer's memory.
+WRITE_BYTES = 4 << 20
+#: The source id records are packed under; the SEED code bytes are set afterwards.
+_PLACEHOLDER_ID = "FDSN:XX_STA__X_X_X"
 
 
 def is_mseed(path: Path) -> bool:
@@ -72,8 +79,9 @@ def _restore_index(meta: TraceMeta) -> TraceMeta:
     return meta
 
 
-def _cast(data: np.ndarray) -> np.ndarray:
-    return data.astype(np.float32) if data.dtype.kind == "f" else data.astype(np.int32)
+def _cast_dtype(data: np.ndarray) -> np.dtype:
+    """Written sample type: float32 for floats, int32 for integers (native byte order)."""
+    return np.dtype(np.float32 if data.dtype.kind == "f" else np.int32)
 
 
 def layout_problem(layout: Layout) -> str | None:
@@ -93,6 +101,8 @@ def layout_problem(layout: Layout) -> str | None:
                 return f"trace {meta.index}: SEED codes too long for miniSEED"
             if len(meta.channel) > 3:
                 return f"trace {meta.index}: channel code {meta.channel!r} too long"
+            if not (meta.network + meta.station + meta.location + meta.channel).isascii():
+                return f"trace {meta.index}: SEED codes are not ASCII"
     return None
 
 
@@ -111,41 +121,177 @@ def encoding_for(data: np.ndarray) -> str:
     """miniSEED encoding of one trace's samples: STEIM2, INT32 (Steim-2 overflow) or FLOAT32."""
     if data.dtype.kind == "f":
         return "FLOAT32"
-    diffs = np.diff(data.astype(np.int64))
-    if diffs.size and (diffs.min() < -STEIM2_MAX_DIFF or diffs.max() >= STEIM2_MAX_DIFF):
-        return "INT32"
-    return "STEIM2"
+    return "STEIM2" if bool(steim2_fits(data.reshape(1, -1))[0]) else "INT32"
+
+
+def steim2_fits(rows: np.ndarray) -> np.ndarray:
+    """Per row of integer samples: True if every sample-to-sample difference fits Steim-2.
+
+    libmseed packs a difference ``d`` only if ``-2**29 < d < 2**29``. A row whose range
+    (max - min) is below ``2**29`` cannot hold a larger difference; only the other rows'
+    differences are computed.
+    """
+    out = np.ones(len(rows), dtype=bool)
+    if rows.shape[1] < 2:
+        return out
+    spread = rows.max(axis=1).astype(np.int64) - rows.min(axis=1).astype(np.int64)
+    for i in np.flatnonzero(spread >= STEIM2_MAX_DIFF):
+        diffs = np.diff(rows[i].astype(np.int64))
+        out[i] = bool(np.abs(diffs).max() < STEIM2_MAX_DIFF)
+    return out
+
+
+def _code_bytes(meta: TraceMeta) -> bytes:
+    """Fixed-header bytes 9-20 of a trace's records: station, location, channel, network.
+
+    ASCII, left-justified and space-padded, as libmseed 2 (ObsPy's writer) puts them; a trace
+    without SEED codes gets its index as the station code.
+    """
+    station = meta.station
+    if not (meta.network or meta.station or meta.location or meta.channel):
+        station = str(meta.index)
+    return (
+        station.encode("ascii").ljust(5)
+        + meta.location.encode("ascii").ljust(2)
+        + meta.channel.encode("ascii").ljust(3)
+        + meta.network.encode("ascii").ljust(2)
+    )
+
+
+def _sequence_digits(counts: np.ndarray) -> np.ndarray:
+    """ASCII sequence numbers (n records, 6) of each trace's records: 1, 2, ... per trace,
+    999999 followed by 1, as ObsPy numbers them."""
+    total = int(counts.sum())
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    seq = (np.arange(total, dtype=np.int64) - first) % _MAX_SEQUENCE + 1
+    powers = 10 ** np.arange(5, -1, -1, dtype=np.int64)
+    return (seq[:, None] // powers % 10 + ord("0")).astype(np.uint8)
 
 
 class MseedWriter(Writer):
-    """Appends each row's 512-byte records as rows arrive (one row = one trace)."""
+    """Appends each call's rows (one row = one trace) as 512-byte miniSEED 2 records.
+
+    The records are packed by libmseed 3 (pymseed) with ``formatversion = 2``; the start
+    time is first rounded to the µs as ObsPy's writer does. libmseed 3 identifies a trace by
+    an FDSN source id, which has no form for channel codes other than 3 characters (nor for
+    the code-less traces), so records are packed under one placeholder id and each record's
+    SEED code bytes and sequence number (1, 2, ... per trace, as ObsPy) are then set in a
+    buffer of many traces' records, written at once (:data:`WRITE_BYTES` at a time). Against
+    ObsPy's writer the records differ only in the order of blockettes 1000 and 1001 and in
+    the unused first Steim-2 difference of a record after the first (libmseed 3 writes 0), so
+    a Steim-2 trace may split into records at other samples; ObsPy reads the same samples,
+    ids and times from both.
+
+    FLOAT32 records hold a fixed number of samples, so the records of all rows of a block
+    share their headers (codes and sequence numbers apart): libmseed packs the first row of
+    each batch and the other rows' records are that row's with their own samples (checked
+    against libmseed's on the packed row).
+    """
 
     def __init__(self, layout: Layout, out: BinaryIO) -> None:
         problem = layout_problem(layout)
         if problem:
             raise FormatError(layout.source, f"cannot write miniSEED: {problem}")
         super().__init__(layout, out)
+        from pymseed import MS3Record
+
+        self._codes = [
+            np.frombuffer(b"".join(_code_bytes(m) for m in block.traces), np.uint8).reshape(-1, 12)
+            for block in layout.blocks
+        ]
+        self._msr = MS3Record()
+        self._msr.formatversion = 2
+        self._msr.reclen = RECORD_LENGTH
+        self._msr.sourceid = _PLACEHOLDER_ID
 
     def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
-        from obspy.core import AttribDict
-
         check_int32(data, self.layout, "miniSEED")
+        if data.shape[1] == 0:
+            return  # ObsPy skips empty traces: no record
         block = self.layout.blocks[block_index]
-        metas = block.traces[start : start + len(data)]
-        rows = Recording(
-            NAME, [Block(data, block.sampling_rate, block.starttime_ns, metas)], self.layout.source
-        )
-        stream = obspy_bridge.recording_to_stream(rows, cast=_cast)
-        for tr, meta in zip(stream, metas, strict=True):
-            if not (meta.network or meta.station or meta.location or meta.channel):
-                tr.stats.station = str(meta.index)
-            tr.stats.mseed = AttribDict(encoding=encoding_for(tr.data))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "more than one encoding" when Steim-2 overflows
-            stream.write(self._out, format=NAME, reclen=RECORD_LENGTH)
+        self._msr.starttime = obspy_bridge.round_us(block.starttime_ns)
+        self._msr.samprate = block.sampling_rate
+        dtype = _cast_dtype(data)
+        step = max(1, WRITE_BYTES // (data.shape[1] * dtype.itemsize))
+        for r0 in range(0, len(data), step):
+            rows = np.ascontiguousarray(data[r0 : r0 + step], dtype=dtype)
+            if rows.dtype.kind == "f":
+                buffer, counts = self._float_records(rows)
+            else:
+                buffer, counts = self._integer_records(rows)
+            table = np.frombuffer(buffer, np.uint8).reshape(-1, RECORD_LENGTH)
+            table[:, :6] = _sequence_digits(counts)
+            codes = self._codes[block_index][start + r0 : start + r0 + len(rows)]
+            table[:, 8:20] = np.repeat(codes, counts, axis=0)
+            self._out.write(buffer)
+
+    def _pack(self, row: np.ndarray, encoding: int) -> bytearray:
+        """libmseed's records of one row (the placeholder id, the block's time and rate)."""
+        self._msr.encoding = encoding
+        out = bytearray()
+        for record in self._msr.generate(row, "f" if row.dtype.kind == "f" else "i"):
+            out += record
+        return out
+
+    def _integer_records(self, rows: np.ndarray) -> tuple[bytearray, np.ndarray]:
+        """Records of int32 rows: Steim-2, or INT32 where a difference does not fit."""
+        from pymseed import DataEncoding, MiniSEEDError
+
+        buffer = bytearray()
+        counts = np.empty(len(rows), np.int64)
+        for i, (row, steim2) in enumerate(zip(rows, steim2_fits(rows), strict=True)):
+            try:
+                records = self._pack(row, DataEncoding.STEIM2 if steim2 else DataEncoding.INT32)
+            except MiniSEEDError:  # not expected: steim2_fits is libmseed's own bound
+                if not steim2:
+                    raise
+                records = self._pack(row, DataEncoding.INT32)
+            buffer += records
+            counts[i] = len(records) // RECORD_LENGTH
+        return buffer, counts
+
+    def _float_records(self, rows: np.ndarray) -> tuple[bytearray, np.ndarray]:
+        """Records of float32 rows: the first row's records as the template of the others."""
+        from pymseed import DataEncoding
+
+        packed = self._pack(rows[0], DataEncoding.FLOAT32)
+        template = np.frombuffer(packed, np.uint8).reshape(-1, RECORD_LENGTH)
+        counts = np.full(len(rows), len(template), np.int64)
+        records = _float_records_like(template, rows)
+        if records is None or not np.array_equal(records[0], template):
+            buffer = bytearray()  # not the layout expected: libmseed packs every row
+            for row in rows:
+                buffer += self._pack(row, DataEncoding.FLOAT32)
+            return buffer, counts
+        return bytearray(records.data), counts
 
     def _finish(self) -> None:
         """Nothing follows the last trace's records."""
+
+
+def _float_records_like(template: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """FLOAT32 records of ``rows`` (traces, records, 512 bytes) with ``template``'s headers,
+    or None if the template is not one trace's records of fixed-size big-endian samples."""
+    n_records, n_samples = len(template), rows.shape[1]
+    begin = int.from_bytes(template[0, 44:46].tobytes(), "big")  # first data byte
+    per = int.from_bytes(template[0, 30:32].tobytes(), "big")  # samples per record
+    full, rest = divmod(n_samples, per) if per else (0, n_samples)
+    if (
+        not per
+        or begin < 48
+        or begin + 4 * per > RECORD_LENGTH
+        or n_records != full + (rest > 0)
+        or any(int.from_bytes(t[44:46].tobytes(), "big") != begin for t in template)
+    ):
+        return None
+    records = np.empty((len(rows), n_records, RECORD_LENGTH), np.uint8)
+    records[:] = template
+    samples = rows.astype(">f4").view(np.uint8)
+    width = 4 * per
+    records[:, :full, begin : begin + width] = samples[:, : full * width].reshape(-1, full, width)
+    if rest:
+        records[:, full, begin : begin + 4 * rest] = samples[:, full * width :]
+    return records
 
 
 def writer(layout: Layout, out: BinaryIO) -> MseedWriter:

@@ -18,6 +18,7 @@ rows of one call.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import struct
 import tempfile
@@ -500,7 +501,9 @@ class TraceWriter(Writer):
     """Writes SEG-Y or SU: the file headers (``head``, if any) at once, then trace records.
 
     Each trace header is the input's words with the planned start time, sample count and
-    interval; samples are int32 (format 2) or IEEE float32 (5) in the given byte order.
+    interval; samples are int32 (format 2) or IEEE float32 (5) in the given byte order. The
+    records of one :meth:`write_rows` call are built as one numpy structured array (headers
+    filled a word at a time for all its traces) and written at once.
     """
 
     def __init__(
@@ -511,6 +514,7 @@ class TraceWriter(Writer):
         order = ">" if endian == "big" else "<"
         header = traceheader.header_dtype(endian)
         self._names = list(header.names or ())
+        self._getter = operator.itemgetter(*self._names)
         sample = np.dtype(order + _STORED[planned.format_code])
         self._record = np.dtype([("h", header), ("s", sample, (planned.n_samples,))])
         self._first = np.cumsum([0, *(b.n_traces for b in layout.blocks)]).tolist()
@@ -518,6 +522,21 @@ class TraceWriter(Writer):
             "TRACE_SAMPLE_COUNT": planned.n_samples,
             "TRACE_SAMPLE_INTERVAL": planned.interval_us,
         }
+        # The words that replace the input's: start time per trace, then sample count and
+        # interval, as column indices and (traces, words) values.
+        self._timing_names = list(planned.timing[0]) if planned.timing else []
+        if any(list(t) != self._timing_names for t in planned.timing):
+            self._timing_names = []  # not one shape: the per-trace path below
+        self._timing = np.array(
+            [[t[n] for n in self._timing_names] for t in planned.timing], np.int64
+        ).reshape(len(planned.timing), len(self._timing_names))
+        column = {n: j for j, n in enumerate(self._names)}
+        self._timing_columns = [column[n] for n in self._timing_names]
+        self._fixed_columns = [column[n] for n in self._fixed]
+        self._fixed_values = np.array(list(self._fixed.values()), np.int64)
+        info = [np.iinfo(header[n]) for n in self._names]
+        self._lo = np.array([i.min for i in info], np.int64)
+        self._hi = np.array([i.max for i in info], np.int64)
         out.write(head)
 
     def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
@@ -526,11 +545,47 @@ class TraceWriter(Writer):
         records = np.zeros(len(data), self._record)
         block = self.layout.blocks[block_index]
         first = self._first[block_index] + start
-        for i, meta in enumerate(block.traces[start : start + len(data)]):
-            fields = {**meta.headers, **self._plan.timing[first + i], **self._fixed}
-            records["h"][i] = tuple(fields.get(n, 0) for n in self._names)
+        metas = block.traces[start : start + len(data)]
+        words = self._header_words(metas, first)
+        if words is None:
+            self._fill_headers(records, metas, first)
+        else:
+            headers = records["h"]
+            for name, column in zip(self._names, words.T, strict=True):
+                headers[name] = column
         records["s"] = data
         self._out.write(records.view(np.uint8).data)
+
+    def _header_words(self, metas: list[TraceMeta], first: int) -> np.ndarray | None:
+        """The trace header words of these traces as (traces, words) int64, or None when a
+        value is not a plain integer in its word's range (the per-trace path handles it)."""
+        if self._plan.timing and not self._timing_names:
+            return None
+        getter = self._getter
+        try:
+            values = [getter(m.headers) for m in metas]
+        except KeyError:  # headers without some words: those are 0
+            names = self._names
+            values = [tuple(m.headers.get(n, 0) for n in names) for m in metas]
+        try:
+            words = np.array(values)
+        except (OverflowError, ValueError, TypeError):
+            return None
+        if words.dtype.kind not in "iu" or words.shape != (len(metas), len(self._names)):
+            return None
+        words = words.astype(np.int64, copy=False)
+        if self._timing_columns:
+            words[:, self._timing_columns] = self._timing[first : first + len(metas)]
+        words[:, self._fixed_columns] = self._fixed_values
+        if len(words) and ((words.min(axis=0) < self._lo) | (words.max(axis=0) > self._hi)).any():
+            return None
+        return words
+
+    def _fill_headers(self, records: np.ndarray, metas: list[TraceMeta], first: int) -> None:
+        """One trace at a time (numpy's checks and conversions of each value)."""
+        for i, meta in enumerate(metas):
+            fields = {**meta.headers, **self._plan.timing[first + i], **self._fixed}
+            records["h"][i] = tuple(fields.get(n, 0) for n in self._names)
 
     def _finish(self) -> None:
         """Nothing follows the last trace record."""
