@@ -151,3 +151,22 @@ def test_small_counts_in_float32_agree_with_float64_but_for_ties(peak: int) -> N
     diff = np.abs(ours - reference)
     assert diff.max() <= 1
     assert (diff > 0).mean() < 0.005  # only at rounding ties
+
+
+@pytest.mark.parametrize(("fs_in", "fs_out"), [(1000.0, 100.0), (1000.0, 300.0), (500.0, 200.0)])
+def test_counts_on_a_large_dc_offset_keep_float64_counts(fs_in: float, fs_out: float) -> None:
+    """Digitizers deliver counts around a DC offset: filtered around each trace's midrange,
+    the offset costs no precision, also where rational ratios give each phase its own DC gain."""
+    from shared_code.dsp.engine import FLOAT32_COUNTS
+
+    rng = np.random.default_rng(7)
+    counts = (rng.standard_normal((12, 30000)) * 4000 + 1_500_000).astype(np.int32)
+    counts[:6] -= 3_000_000  # negative offsets too
+    plan = design(fs_in, fs_out)
+    ours = decimate(counts, 0, plan, "valid").data.astype(np.int64)
+    loud = np.zeros((1, counts.shape[1]), dtype=np.int32)
+    loud[0, ::2] = 4 * FLOAT32_COUNTS  # forces the float64 path for the reference
+    reference = decimate(np.vstack([counts, loud]), 0, plan, "valid").data[:-1].astype(np.int64)
+    diff = np.abs(ours - reference)
+    assert diff.max() <= 1
+    assert (diff > 0).mean() < 0.005
