@@ -114,8 +114,9 @@ def decimate(
     stays within :data:`FLOAT32_COUNTS` of its midrange, it is filtered in float32 around that
     midrange and the midrange is added back, times the filter's exact DC gain, in float64: the
     filtered values then lie within 0.02 count of float64's whatever the DC offset, so the
-    counts agree but for rounding ties. Louder traces are filtered in float64. float32 input is filtered in float32, float64 input in float64, both returned
-    as float32. Memory: a few channel blocks of ~``_BLOCK_BYTES`` plus the output.
+    counts agree but for rounding ties. Louder traces are filtered in float64. float32 input
+    is filtered in float32, float64 input in float64, both returned as float32. Memory: a
+    few channel blocks of ~``_BLOCK_BYTES`` plus the output.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be traces × samples (2-D), got shape {data.shape}")
