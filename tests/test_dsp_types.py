@@ -134,7 +134,7 @@ def test_non_contiguous_input() -> None:
     np.testing.assert_array_equal(f, decimate(x, T0, plan).data)
 
 
-@pytest.mark.parametrize("peak", [3000, 1 << 16])
+@pytest.mark.parametrize("peak", [3000, 1 << 16, 1 << 18])
 def test_small_counts_in_float32_agree_with_float64_but_for_ties(peak: int) -> None:
     from shared_code.dsp.engine import FLOAT32_COUNTS
 
