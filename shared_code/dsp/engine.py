@@ -137,7 +137,9 @@ def decimate(
     work = np.float32 if data.dtype in (np.float32, np.float16) else np.float64
     rule: Extension = extension if mode == "extend" else "zero"
     offsets = dc_gain = None
-    if integer and data.size:
+    # Zeros beyond the edges would become the midrange once centred: only where they feed
+    # outputs (extend mode) does that matter, so the zero rule keeps float64 there.
+    if integer and data.size and not (mode == "extend" and rule == "zero"):
         hi = data.max(axis=1).astype(np.int64)
         lo = data.min(axis=1).astype(np.int64)
         if int((hi - lo).max()) <= 2 * FLOAT32_COUNTS:
