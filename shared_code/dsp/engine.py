@@ -148,9 +148,7 @@ def decimate(
             # (the common case, and the fast one), int64 for uint32/int64.
             signed = np.int32 if data.dtype.itemsize < 4 or data.dtype == np.int32 else np.int64
             offsets = ((hi + lo) // 2)[:, None].astype(signed)
-            # Per output, what a constant 1 comes out as (rational ratios give each output
-            # phase its own taps, so this is not one number).
-            dc_gain = _run_chain(np.ones((1, n_in)), chain, np.float64, rule)[0]
+            dc_gain = _dc_gain(plan, int(starttime_ns), n_in, mode, rule)
     out_dtype = np.int32 if integer else np.float32
     out = np.empty((n_traces, chain.span.n_samples), dtype=out_dtype)
     if chain.span.n_samples == 0 or n_traces == 0:
@@ -164,10 +162,16 @@ def decimate(
         c1 = min(n_traces, c0 + block)
         if offsets is not None and dc_gain is not None:
             off = offsets[c0:c1]
-            # Integers still: the first stage's copy into its float32 buffer converts them,
-            # exactly (|x - off| <= 2^18).
-            centred = np.subtract(data[c0:c1], off, dtype=off.dtype)
-            y = _run_chain(centred, chain, work, rule).astype(np.float64) + off * dc_gain
+            # Centred on the way into the first stage's float32 buffer, exactly
+            # (|x - off| <= 2^18).
+            y = _run_chain(data[c0:c1], chain, work, rule, off).astype(np.float64)
+            y += off * dc_gain
+            np.rint(y, out=y)
+            # Far from the int32 limits a centred trace cannot overshoot them: no clip pass.
+            if int(np.abs(off).max()) > _NO_CLIP_BELOW:
+                np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
+            out[c0:c1] = y
+            continue
         else:
             y = _run_chain(data[c0:c1], chain, work, rule)
         if integer:
@@ -175,6 +179,23 @@ def decimate(
             np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
         out[c0:c1] = y
     return Decimated(out, chain.span.starttime_ns, plan.output_rate_hz, False)
+
+
+#: Midranges below this many counts leave room for any overshoot of a centred trace
+#: (at most 2^18 counts plus the filters' few-percent Gibbs overshoot) inside int32.
+_NO_CLIP_BELOW = (1 << 31) - (1 << 21)
+
+
+@lru_cache(maxsize=64)
+def _dc_gain(
+    plan: DecimationPlan, starttime_ns: int, n_in: int, mode: Mode, rule: Extension
+) -> np.ndarray:
+    """Per output, what a constant 1 comes out as (rational ratios give each output phase
+    its own taps, so this is not one number); cached: every chunk of a block shares it."""
+    chain = _chain(plan, starttime_ns, n_in, mode)
+    gain = _run_chain(np.ones((1, n_in)), chain, np.float64, rule)[0]
+    gain.setflags(write=False)
+    return gain
 
 
 def decimate_block(
@@ -410,9 +431,14 @@ def _fir(buf: np.ndarray, kern: _Kernel, count: int) -> np.ndarray:
 
 
 def _run_chain(
-    x: np.ndarray, chain: _Chain, work: type[np.floating], extension: Extension
+    x: np.ndarray,
+    chain: _Chain,
+    work: type[np.floating],
+    extension: Extension,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run every stage on a channel block; returns traces × final count in ``work`` dtype."""
+    """Run every stage on a channel block, less ``offset`` (integer, per trace) if given;
+    returns traces × final count in ``work`` dtype."""
     src: np.ndarray = x
     src_first = 0  # input index of src[:, 0]
     for i, step in enumerate(chain.steps):
@@ -424,7 +450,7 @@ def _run_chain(
         length = kern.rows_total(step.count + lead) * kern.step
         buf = np.empty((src.shape[0], length), dtype=work)
         if i == 0:
-            _fill_extended(buf, src, start - src_first, extension)
+            _fill_extended(buf, src, start - src_first, extension, offset)
         else:
             _fill_padded(buf, src, start - src_first)
         src = _fir(buf, kern, step.count + lead)[:, lead:]
@@ -442,11 +468,18 @@ def _fill_padded(buf: np.ndarray, src: np.ndarray, start: int) -> None:
     buf[:, left + middle :] = 0
 
 
-def _fill_extended(buf: np.ndarray, x: np.ndarray, start: int, rule: Extension) -> None:
-    """buf[:, i] = x_ext[:, start + i]; x_ext extends x beyond its edges by ``rule``.
+def _fill_extended(
+    buf: np.ndarray,
+    x: np.ndarray,
+    start: int,
+    rule: Extension,
+    offset: np.ndarray | None = None,
+) -> None:
+    """buf[:, i] = x_ext[:, start + i] - offset; x_ext extends x beyond its edges by ``rule``.
 
     Reflections mirror about the edge *sample* (``x[-j]`` from ``x[j]``); past one full
-    reflection of a short record the farthest sample is held.
+    reflection of a short record the farthest sample is held. ``offset`` (integer, one per
+    trace) is subtracted in integers on the way into the float buffer: one pass, exact.
     """
     n = x.shape[1]
     length = buf.shape[1]
@@ -454,15 +487,21 @@ def _fill_extended(buf: np.ndarray, x: np.ndarray, start: int, rule: Extension) 
     right = min(max(start + length - n, 0), length - left)  # columns after x[n-1]
     middle = length - left - right
     if middle > 0:
-        buf[:, left : left + middle] = x[:, start + left : start + left + middle]
+        window = x[:, start + left : start + left + middle]
+        if offset is None:
+            buf[:, left : left + middle] = window
+        else:
+            np.subtract(window, offset, out=buf[:, left : left + middle], dtype=offset.dtype,
+                        casting="unsafe")  # fmt: skip
+    int_or_buf = buf.dtype if offset is None else np.dtype(np.int64)
     if left > 0:
         dist = -(start + np.arange(left))  # distance from x[0], far first
-        buf[:, :left] = _extension(x, 0, np.minimum(dist, n - 1), rule, buf.dtype)
+        part = _extension(x, 0, np.minimum(dist, n - 1), rule, int_or_buf)
+        buf[:, :left] = part if offset is None else part - offset
     if right > 0:
         dist = start + length - right + np.arange(right) - (n - 1)
-        buf[:, length - right :] = _extension(
-            x, n - 1, n - 1 - np.minimum(dist, n - 1), rule, buf.dtype
-        )
+        part = _extension(x, n - 1, n - 1 - np.minimum(dist, n - 1), rule, int_or_buf)
+        buf[:, length - right :] = part if offset is None else part - offset
 
 
 def _extension(
