@@ -11,9 +11,9 @@ Mechanism (edges on the share, no coordinator):
 
 1. Every file writes its raw *edges* to ``state/seams/<field>/<stream>/<boundary>/``:
    the first S input samples as ``head`` at the boundary key of its start, the last S as
-   ``tail`` at the key of its end (S covers twice the support). The boundary key is the
-   boundary's index on the absolute input-sample grid, so A's end and B's start meet on the
-   same key whatever order they come in. ``<stream>`` is a hash of the field, the input rate
+   ``tail`` at the key of its end (S covers twice the support), one ``.npz`` each. The
+   boundary key is the boundary's index on the absolute input-sample grid, so A's end and
+   B's start meet on the same key whatever order they come in. ``<stream>`` is a hash of the field, the input rate
    and the traces' identities, so only files of the same stream meet.
 2. After writing its own edges, a file looks for the partner edge at each of its boundaries.
    Because both files write before they look, when two neighbours run concurrently at least
@@ -91,29 +91,37 @@ class SeamStore:
     def _dir(self, key: int) -> str:
         return f"{self.relative}/{key}"
 
+    def _edge_path(self, key: int, side: str) -> str:
+        return f"{self._dir(key)}/{side}.npz"
+
     def put_edge(self, key: int, side: str, edge: Edge, meta: dict[str, Any]) -> None:
-        """Store an edge atomically (``side`` is ``head`` or ``tail``) with ``meta``: what a
-        sweep needs to emit a lonely half on its own (field, rates in Hz, trace identities)."""
-        buffer = io.BytesIO()
-        np.save(buffer, edge.data, allow_pickle=False)
+        """Store an edge (``side`` is ``head`` or ``tail``) with ``meta``: what a sweep needs to
+        emit a lonely half on its own (field, rates in Hz, trace identities). One file, written
+        atomically: a present edge is a complete edge."""
         record = {**meta, "starttime_ns": edge.starttime_ns, "owner": edge.owner}
-        with atomic_writer(self.share_root, f"{self._dir(key)}/{side}.npy") as (_tmp, fh):
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            data=edge.data,
+            meta=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
+        )
+        with atomic_writer(self.share_root, self._edge_path(key, side)) as (_tmp, fh):
             fh.write(buffer.getvalue())
-        # The .json goes last: a present .json means a complete edge.
-        with atomic_writer(self.share_root, f"{self._dir(key)}/{side}.json") as (_tmp, fh):
-            fh.write(json.dumps(record).encode())
 
     def edge_meta(self, key: int, side: str) -> dict[str, Any] | None:
-        path = resolve(self.share_root, f"{self._dir(key)}/{side}.json")
+        path = resolve(self.share_root, self._edge_path(key, side))
         if not path.exists():
             return None
-        return dict(json.loads(path.read_text()))
+        with np.load(path, allow_pickle=False) as archive:
+            return dict(json.loads(archive["meta"].tobytes()))
 
     def get_edge(self, key: int, side: str) -> Edge | None:
-        meta = self.edge_meta(key, side)
-        if meta is None:
+        path = resolve(self.share_root, self._edge_path(key, side))
+        if not path.exists():
             return None
-        data = np.load(resolve(self.share_root, f"{self._dir(key)}/{side}.npy"), allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(archive["meta"].tobytes())
+            data = archive["data"]
         return Edge(data=data, starttime_ns=int(meta["starttime_ns"]), owner=str(meta["owner"]))
 
     def claimed(self, key: int, half: str) -> bool:
@@ -121,7 +129,7 @@ class SeamStore:
 
     def edge_age_s(self, key: int, side: str, now: float | None = None) -> float:
         """Seconds since the edge was written."""
-        path = resolve(self.share_root, f"{self._dir(key)}/{side}.json")
+        path = resolve(self.share_root, self._edge_path(key, side))
         return (time.time() if now is None else now) - path.stat().st_mtime
 
     def claim(self, key: int, half: str, owner: str) -> bool:
