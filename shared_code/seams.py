@@ -13,8 +13,8 @@ Mechanism (edges on the share, no coordinator):
    the first S input samples as ``head`` at the boundary key of its start, the last S as
    ``tail`` at the key of its end (S covers twice the support), one ``.npz`` each. The
    boundary key is the boundary's index on the absolute input-sample grid, so A's end and
-   B's start meet on the same key whatever order they come in. ``<stream>`` is a hash of the field, the input rate
-   and the traces' identities, so only files of the same stream meet.
+   B's start meet on the same key whatever order they come in. ``<stream>`` is a hash of the
+   field, the input rate and the traces' identities, so only files of the same stream meet.
 2. After writing its own edges, a file looks for the partner edge at each of its boundaries.
    Because both files write before they look, when two neighbours run concurrently at least
    one of them sees the other's edge.
