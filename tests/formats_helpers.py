@@ -271,3 +271,88 @@ def segyio_write(recording, path: Path, *, su: bool = False) -> None:  # recordi
         with open(full, "rb") as src, open(path, "wb") as out:
             src.seek(segy.FILE_HEADER_BYTES if su else 0)
             shutil.copyfileobj(src, out)
+
+
+def make_segy_rev2(
+    path: Path,
+    n_traces: int,
+    n_samples: int,
+    interval_us: float,
+    dtype: str = "int32",
+    *,
+    start: int = START_NS + 789,
+    endian: str = "big",
+    extensions: int = 1,
+    binary_extended: bool = True,
+) -> np.ndarray:
+    """A SEG-Y rev 2.0 file with ``extensions`` trace header extensions per trace, by hand.
+
+    ``dtype`` is int16, int32 or float32 (format 3, 2, 5). The binary header carries the byte
+    order constant (bytes 3297-3300), revision 2.0, the fixed-length flag and the extension
+    count (bytes 3507-3510, int32). Standard words (binary 3217/3221, trace 115/117) hold the
+    sample interval (µs) and count only where they fit (whole µs, count <= 32767), else 0;
+    with ``binary_extended`` the binary header's extended words (3269-3272 count, 3273-3280
+    IEEE double interval) hold them too, otherwise only each trace's Trace Header Extension 1
+    (bytes 137-140, 145-152) does. ``start`` (ns since 1970 UTC) is the date fields (whole
+    seconds) + "nanoseconds to add to Second of minute" (extension 1 bytes 141-144), no delay.
+    Extensions after the first are named ``ACME0002``, ... (bytes 233-240), else zeros.
+    """
+    from shared_code.formats import traceheader
+
+    order: Literal["<", ">"] = "<" if endian == "little" else ">"
+    code = SEGY_FORMAT_CODES[dtype]
+    data = samples(n_traces, n_samples, dtype)
+    short_ns = n_samples if n_samples <= 32767 else 0
+    short_dt = int(interval_us) if float(interval_us).is_integer() else 0
+
+    text = "C 1 CCS-passive SEG-Y rev 2 test file".ljust(3200).encode("cp037")
+    binary = bytearray(400)
+    struct.pack_into(f"{order}HHHH", binary, 16, short_dt, short_dt, short_ns, short_ns)
+    struct.pack_into(f"{order}H", binary, 24, code)
+    if binary_extended:
+        struct.pack_into(f"{order}idd", binary, 68, n_samples, interval_us, interval_us)
+    struct.pack_into(f"{order}I", binary, 96, 0x01020304)
+    binary[300], binary[301] = 2, 0  # rev 2.0
+    struct.pack_into(f"{order}hhihQ", binary, 302, 1, 0, extensions, 4, n_traces)
+
+    seconds, sub_ns = divmod(start, 1_000_000_000)
+    day = np.datetime64(seconds, "s")
+    year = day.astype("datetime64[Y]")
+    doy = int((day.astype("datetime64[D]") - year.astype("datetime64[D]")).astype(int)) + 1
+    rest = seconds % 86400
+    sample = np.dtype(order + {"int16": "i2", "int32": "i4", "float32": "f4"}[dtype])
+    record = [
+        ("h", traceheader.header_dtype(endian)),
+        ("x", "u1", (240 * extensions,)),
+        ("s", sample, (n_samples,)),
+    ]
+    records = np.zeros(n_traces, record)
+    h = records["h"]
+    h["TRACE_SEQUENCE_FILE"] = np.arange(1, n_traces + 1)
+    h["TraceNumber"] = np.arange(1, n_traces + 1)
+    h["TRACE_SAMPLE_COUNT"] = short_ns
+    h["TRACE_SAMPLE_INTERVAL"] = short_dt
+    h["YearDataRecorded"] = int(year.astype(int)) + 1970
+    h["DayOfYear"] = doy
+    h["HourOfDay"] = rest // 3600
+    h["MinuteOfHour"] = rest // 60 % 60
+    h["SecondOfMinute"] = rest % 60
+    h["TimeBaseCode"] = 4
+    h["GroupX"] = 1000 + 10 * np.arange(n_traces)
+    ext = np.zeros(n_traces, traceheader.extension1_dtype(endian))
+    ext["ExtTraceSequenceLine"] = np.arange(1, n_traces + 1)
+    ext["ExtTraceSequenceFile"] = np.arange(1, n_traces + 1) + 5_000_000_000  # beyond int32
+    ext["ExtSampleCount"] = n_samples
+    ext["NanosecondsOfSecond"] = sub_ns
+    ext["ExtSampleInterval"] = interval_us
+    ext["CableNumber"] = 7
+    ext["ExtensionCount"] = extensions
+    ext["HeaderName"] = b"SEG00001"
+    raw = records.view(np.uint8).reshape(n_traces, -1)
+    raw[:, 232:240] = np.frombuffer(b"SEG00000", np.uint8)  # standard header's name
+    raw[:, 240:480] = ext.view(np.uint8).reshape(n_traces, 240)
+    for k in range(2, extensions + 1):
+        raw[:, 240 * k + 232 : 240 * k + 240] = np.frombuffer(f"ACME{k:04d}".encode(), np.uint8)
+    records["s"] = data
+    path.write_bytes(text + bytes(binary) + records.tobytes())
+    return data

@@ -204,12 +204,14 @@ def test_unsupported_segy_sample_format(tmp_path: Path) -> None:
     _expect(path, "unsupported SEG-Y sample format code 4")
 
 
-def test_segy_rev2_trace_header_extensions_are_refused(tmp_path: Path) -> None:
+def test_segy_rev2_announcing_more_extensions_than_the_file_holds_is_refused(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "t"
     fh.make_segy(path, 3, 100, 1000.0, "int32")
     raw = bytearray(path.read_bytes())
     raw[3500] = 2
-    raw[3506:3508] = struct.pack(">H", 1)
+    raw[3506:3510] = struct.pack(">I", 5)  # bytes 3507-3510: 5 extra 240-byte headers per trace
     path.write_bytes(bytes(raw))
     _expect(path, "trace header extensions")
 

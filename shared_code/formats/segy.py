@@ -3,10 +3,29 @@
 Traces are fixed-length records (what segyio and rev 0/1 require), so the file is read by
 offset, never whole: :class:`TraceFile` reads trace records or windows of samples with
 ``pread`` into a bounded buffer and decodes them in numpy (IBM float bit for bit as segyio's
-``ibm_native``). Integers stay integers (int16 or int32); floats become float32. The sample
-interval (µs) is the binary header's (bytes 3217-3218), the first trace header's if that is
-zero. Start times follow :mod:`shared_code.formats.traceheader`. The textual and binary
-headers come from segyio. Rev 2 trace header extensions and variable-length traces are refused.
+``ibm_native``). Integers stay integers (int16 or int32); floats become float32. Start times
+follow :mod:`shared_code.formats.traceheader`. The textual and binary headers come from segyio,
+except in files with trace header extensions (which segyio cannot open): read here.
+
+Sample count and interval (µs): the first of these that is nonzero. SEG-Y rev 2.0 (SEG
+Technical Standards Committee, March 2017), "Binary File Header": the extended words "override"
+the standard ones when nonzero; extended words win over 16-bit ones (which writers leave 0 or
+saturate at 32767 when the value does not fit), and the file's over the first trace's::
+
+    samples:  binary 3269-3272 (rev >= 2) > first trace's extension 1 bytes 137-140
+              > binary 3221-3222 > first trace's bytes 115-116
+    interval: binary 3273-3280 (rev >= 2, IEEE double) > first trace's extension 1 bytes
+              145-152 (IEEE double) > binary 3217-3218 > first trace's bytes 117-118
+
+SEG-Y rev 2 trace header extensions: binary header bytes 3507-3510 (int32, rev >= 2) give the
+"maximum number of additional 240 byte trace headers" N; each record is then the standard
+header, N more 240-byte headers and the samples. The first of them must be "SEG-Y Trace Header
+Extension 1" (named ``SEG00001`` or unnamed in its bytes 233-240); its sub-second start
+("nanoseconds to add to Second of minute", bytes 141-144) is applied, and a trace whose own
+sample count (bytes 137-140) or header count (bytes 157-158) differs from the file's is
+refused: variable-length traces are not read. The byte order is the rev 2 constant's (binary
+bytes 3297-3300, 0x01020304 as written) when present, else whichever order gives a known
+sample format code. Such files are written as miniSEED (see :func:`plan_layout`).
 
 Written files keep the input's textual header, binary header and trace header words, with the
 new sample count, interval (µs), sample format (2 = int32, 5 = IEEE float) and start times.
@@ -18,6 +37,7 @@ rows of one call.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 import os
 import struct
@@ -84,6 +104,10 @@ _DECODED: dict[int, np.dtype] = {
 #: Largest sample count and interval (µs) written: both int16 for rev 0/1 readers (ObsPy reads
 #: the sample count as signed).
 MAX_HEADER_WORD = 32767
+#: SEG-Y rev 2 byte-order constant (binary header bytes 3297-3300) as its writer's order reads it.
+BYTE_ORDER_CONSTANT = 0x01020304
+#: Key of ``file_headers`` holding the number of rev 2 trace header extensions per trace.
+EXTENSIONS_KEY = "trace_header_extensions"
 #: Fraction of text-like bytes (ASCII or EBCDIC printable) expected in a textual header.
 _TEXT_LIKE = 0.9
 _TEXT_BYTES_SET = frozenset({0, 10, 13}).union(
@@ -103,8 +127,10 @@ class FileLayout:
     endian: str
     format_code: int
     n_samples: int
-    interval_us: int
+    #: Sample interval in µs; not a whole number only from the rev 2 IEEE-double words.
+    interval_us: float
     ext_text_headers: int
+    #: Rev 2 additional 240-byte trace headers per trace (binary bytes 3507-3510).
     extra_trace_headers: int
     size: int
 
@@ -113,8 +139,13 @@ class FileLayout:
         return FILE_HEADER_BYTES + TEXT_BYTES * max(self.ext_text_headers, 0)
 
     @property
+    def header_bytes(self) -> int:
+        """Bytes of trace headers per record: the standard header and its extensions."""
+        return traceheader.HEADER_BYTES * (1 + max(self.extra_trace_headers, 0))
+
+    @property
     def trace_bytes(self) -> int:
-        return traceheader.HEADER_BYTES + self.n_samples * FORMAT_SIZES[self.format_code]
+        return self.header_bytes + self.n_samples * FORMAT_SIZES[self.format_code]
 
 
 def probe(path: Path) -> FileLayout | None:
@@ -123,34 +154,66 @@ def probe(path: Path) -> FileLayout | None:
     if size < FILE_HEADER_BYTES:
         return None
     with open(path, "rb") as fh:
-        head = fh.read(FILE_HEADER_BYTES + traceheader.HEADER_BYTES)
-    for endian, order in (("big", ">"), ("little", "<")):
-        code = struct.unpack_from(f"{order}H", head, 3224)[0]
-        if code not in FORMAT_SIZES:
-            continue
-        major = head[3500]
-        interval, ns = struct.unpack_from(f"{order}HxxH", head, 3216)
-        if ns == 0 and major >= 2:
-            ns = struct.unpack_from(f"{order}i", head, 3268)[0]
-        if len(head) >= FILE_HEADER_BYTES + traceheader.HEADER_BYTES:
-            trace_ns, trace_dt = struct.unpack_from(f"{order}HH", head, FILE_HEADER_BYTES + 114)
-            ns = ns or trace_ns
-            interval = interval or trace_dt
-        if ns <= 0:
-            continue
-        layout = FileLayout(
-            endian=endian,
-            format_code=code,
-            n_samples=ns,
-            interval_us=interval,
-            ext_text_headers=struct.unpack_from(f"{order}h", head, 3504)[0],
-            extra_trace_headers=struct.unpack_from(f"{order}H", head, 3506)[0] if major >= 2 else 0,
-            size=size,
-        )
-        whole = (size - layout.data_offset) % layout.trace_bytes == 0
-        if whole or _looks_like_text(head[:TEXT_BYTES]):
-            return layout
+        head = fh.read(FILE_HEADER_BYTES)
+        first: dict[int, bytes] = {}  # first trace's headers, read once per data offset
+        for endian, order in _byte_orders(head):
+            code = struct.unpack_from(f"{order}H", head, 3224)[0]
+            if code not in FORMAT_SIZES:
+                continue
+            major = head[3500]
+            interval: float
+            short_interval, short_ns = struct.unpack_from(f"{order}HxxH", head, 3216)
+            interval, ns, extra = 0, 0, 0
+            if major >= 2:
+                ns = int(_positive(struct.unpack_from(f"{order}i", head, 3268)[0]))
+                interval = _positive(struct.unpack_from(f"{order}d", head, 3272)[0])
+                extra = struct.unpack_from(f"{order}i", head, 3506)[0]
+            ext_text = struct.unpack_from(f"{order}h", head, 3504)[0]
+            offset = FILE_HEADER_BYTES + TEXT_BYTES * max(ext_text, 0)
+            if offset not in first:
+                fh.seek(offset)
+                first[offset] = fh.read(2 * traceheader.HEADER_BYTES)
+            trace = first[offset]
+            if extra > 0 and len(trace) >= 2 * traceheader.HEADER_BYTES:
+                # Trace Header Extension 1: bytes 137-140 (count), 145-152 (interval, µs).
+                ext_ns, ext_dt = struct.unpack_from(f"{order}Ixxxxd", trace, 240 + 136)
+                ns = ns or ext_ns
+                interval = interval or _positive(ext_dt)
+            ns = ns or short_ns
+            interval = interval or short_interval
+            if len(trace) >= traceheader.HEADER_BYTES:
+                trace_ns, trace_dt = struct.unpack_from(f"{order}HH", trace, 114)
+                ns = ns or trace_ns
+                interval = interval or trace_dt
+            if ns <= 0:
+                continue
+            layout = FileLayout(
+                endian=endian,
+                format_code=code,
+                n_samples=ns,
+                interval_us=interval,
+                ext_text_headers=ext_text,
+                extra_trace_headers=extra,
+                size=size,
+            )
+            whole = (size - layout.data_offset) % layout.trace_bytes == 0
+            if whole or _looks_like_text(head[:TEXT_BYTES]):
+                return layout
     return None
+
+
+def _byte_orders(head: bytes) -> list[tuple[str, str]]:
+    """Byte orders to try: the rev 2 constant's (bytes 3297-3300) alone if it is there."""
+    orders = [("big", ">"), ("little", "<")]
+    for endian, order in orders:
+        if struct.unpack_from(f"{order}I", head, 3296)[0] == BYTE_ORDER_CONSTANT:
+            return [(endian, order)]
+    return orders
+
+
+def _positive(value: float) -> float:
+    """``value`` if it is a finite number > 0, else 0 (unset or garbage in a header word)."""
+    return value if math.isfinite(value) and value > 0 else 0
 
 
 def _looks_like_text(block: bytes) -> bool:
@@ -173,23 +236,27 @@ def check_layout(layout: FileLayout, name: str) -> int:
         )
     if layout.ext_text_headers < 0:
         raise FormatError(name, "variable number of extended textual headers is not supported")
-    if layout.extra_trace_headers:
+    traces_bytes = layout.size - layout.data_offset
+    extensions = layout.extra_trace_headers
+    if extensions < 0 or (extensions and layout.header_bytes > traces_bytes):
         raise FormatError(
             name,
-            f"SEG-Y rev 2 trace header extensions ({layout.extra_trace_headers} per trace) "
-            "are not supported",
+            f"SEG-Y rev 2 binary header (bytes 3507-3510) announces {extensions} trace header "
+            f"extensions per trace, which do not fit the {traces_bytes} bytes of traces",
         )
     if layout.interval_us <= 0:
         raise FormatError(
             name, "no sample interval in the binary header (bytes 3217-3218) or trace header"
         )
-    traces_bytes = layout.size - layout.data_offset
     n_traces, extra = divmod(traces_bytes, layout.trace_bytes)
     if n_traces == 0 or extra:
+        headers = "240-byte header"
+        if extensions:
+            headers += f" + {extensions} 240-byte trace header extensions"
         raise FormatError(
             name,
             f"truncated or variable-length SEG-Y: {traces_bytes} bytes after the file headers "
-            f"is not a whole number of {layout.trace_bytes}-byte traces (240-byte header + "
+            f"is not a whole number of {layout.trace_bytes}-byte traces ({headers} + "
             f"{layout.n_samples} samples × {FORMAT_SIZES[layout.format_code]} bytes): "
             f"{n_traces} traces and {extra} bytes over",
         )
@@ -229,7 +296,10 @@ _IBM_MIN = np.uint32(0x21200000)
 
 
 class TraceFile:
-    """Fixed-length trace records (240-byte header + samples) from byte ``offset`` of a file.
+    """Fixed-length trace records (``header_bytes`` of headers + samples) from byte ``offset``.
+
+    ``header_bytes`` is 240 (the standard trace header) or, in SEG-Y rev 2 files with trace
+    header extensions, 240 × (1 + extensions).
 
     Reads go through ``pread`` into buffers of at most :data:`CHUNK_BYTES` (besides the array
     returned), so any number of threads may read at once. Used by SEG-Y and SU.
@@ -245,8 +315,10 @@ class TraceFile:
         n_samples: int,
         format_code: int,
         endian: str,
+        header_bytes: int = traceheader.HEADER_BYTES,
     ) -> None:
         self.name = name
+        self.header_bytes = header_bytes
         self.offset = offset
         self.n_traces = n_traces
         self.n_samples = n_samples
@@ -255,7 +327,7 @@ class TraceFile:
         order = ">" if endian == "big" else "<"
         self.stored = np.dtype(order + _STORED[format_code])
         self.dtype = _DECODED[format_code]
-        self.trace_bytes = traceheader.HEADER_BYTES + n_samples * self.stored.itemsize
+        self.trace_bytes = header_bytes + n_samples * self.stored.itemsize
         self._fd = os.open(path, os.O_RDONLY)
 
     def close(self) -> None:
@@ -265,10 +337,22 @@ class TraceFile:
 
     def headers(self) -> np.ndarray:
         """All trace headers as one structured array (:func:`traceheader.header_dtype`)."""
+        return self._header_block(0, traceheader.header_dtype(self.endian))
+
+    def extension1(self) -> np.ndarray | None:
+        """All traces' rev 2 Trace Header Extension 1 (:func:`traceheader.extension1_dtype`),
+        or None if the records have no header extensions."""
+        if self.header_bytes <= traceheader.HEADER_BYTES:
+            return None
+        return self._header_block(1, traceheader.extension1_dtype(self.endian))
+
+    def _header_block(self, k: int, dtype: np.dtype) -> np.ndarray:
+        """The ``k``-th 240-byte header block of every record, as ``dtype`` (240 bytes)."""
         everything = np.arange(self.n_traces)
-        out = np.empty(self.n_traces, traceheader.header_dtype(self.endian))
+        out = np.empty(self.n_traces, dtype)
         raw = out.view(np.uint8).reshape(self.n_traces, traceheader.HEADER_BYTES)
-        for pos, chunk in self._windows(everything, 0, traceheader.HEADER_BYTES):
+        lo = k * traceheader.HEADER_BYTES
+        for pos, chunk in self._windows(everything, lo, lo + traceheader.HEADER_BYTES):
             raw[pos : pos + len(chunk)] = chunk
         return out
 
@@ -284,7 +368,7 @@ class TraceFile:
         if out.size == 0:
             return out
         size = self.stored.itemsize
-        lo = traceheader.HEADER_BYTES + start * size
+        lo = self.header_bytes + start * size
         for pos, chunk in self._windows(indices, lo, lo + (stop - start) * size):
             self._decode(chunk.view(self.stored), out[pos : pos + len(chunk)])
         return out
@@ -364,7 +448,7 @@ class TraceSource(Source):
         name: str,
         file_headers: dict[str, Any],
         file: TraceFile,
-        interval_us: int,
+        interval_us: float,
     ) -> None:
         self.format = fmt
         self.source = name
@@ -372,11 +456,17 @@ class TraceSource(Source):
         self._file = file
         try:
             headers = file.headers()
-            metas = [
-                TraceMeta(index=i, headers=h)
-                for i, h in enumerate(traceheader.headers_to_dicts(headers))
-            ]
-            groups = groups_by_start(traceheader.start_times_ns(headers, name))
+            dicts = traceheader.headers_to_dicts(headers)
+            extension = file.extension1()
+            subsecond = None
+            if extension is not None:
+                subsecond = _check_extension1(extension, file, name)
+                carried = traceheader.EXTENSION1_CARRIED
+                columns = [extension[n].astype(np.int64).tolist() for n in carried]
+                for d, values in zip(dicts, zip(*columns, strict=True), strict=True):
+                    d.update(zip(carried, values, strict=True))
+            metas = [TraceMeta(index=i, headers=h) for i, h in enumerate(dicts)]
+            groups = groups_by_start(traceheader.start_times_ns(headers, name, subsecond))
         except BaseException:
             file.close()
             raise
@@ -389,14 +479,42 @@ class TraceSource(Source):
         self._file.close()
 
 
-def open_source(path: Path, name: str) -> TraceSource:
-    """Open a SEG-Y file for reading by blocks; ``name`` is the display name used in errors."""
+def _check_extension1(extension: np.ndarray, file: TraceFile, name: str) -> np.ndarray:
+    """Check that every record's second header is Trace Header Extension 1 of a trace of the
+    file's length; return its "nanoseconds to add to Second of minute" (bytes 141-144)."""
+    extensions = file.header_bytes // traceheader.HEADER_BYTES - 1
+    checks = (
+        (
+            ~np.isin(extension["HeaderName"], traceheader.EXTENSION1_NAMES),
+            "is not Trace Header Extension 1: its name (bytes 233-240) is {}",
+            "HeaderName",
+        ),
+        (
+            (extension["ExtSampleCount"] != 0) & (extension["ExtSampleCount"] != file.n_samples),
+            f"has {{}} samples (extension 1 bytes 137-140), the file {file.n_samples}: "
+            "variable-length traces are not supported",
+            "ExtSampleCount",
+        ),
+        (
+            (extension["ExtensionCount"] != 0) & (extension["ExtensionCount"] != extensions),
+            f"has {{}} trace header extensions (extension 1 bytes 157-158), the file "
+            f"{extensions}: variable-length traces are not supported",
+            "ExtensionCount",
+        ),
+    )
+    for wrong, message, field in checks:
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise FormatError(name, f"trace {i} " + message.format(extension[field][i]))
+    return np.asarray(extension["NanosecondsOfSecond"], dtype=np.int64)
+
+
+def _file_headers_by_segyio(
+    path: Path, name: str, layout: FileLayout, n_traces: int
+) -> tuple[list[bytes], dict[str, int]]:
+    """Textual headers and binary header words (by segyio name) as segyio reads them."""
     import segyio
 
-    layout = probe(path)
-    if layout is None:
-        raise FormatError(name, "not a SEG-Y file")
-    n_traces = check_layout(layout, name)
     with segyio.open(str(path), "r", ignore_geometry=True, endian=layout.endian) as f:
         found = (f.tracecount, len(f.samples))
         textual = [bytes(f.text[i]) for i in range(1 + f.ext_headers)]
@@ -407,6 +525,51 @@ def open_source(path: Path, name: str) -> TraceSource:
             f"SEG-Y headers promise {n_traces} traces of {layout.n_samples} samples, "
             f"segyio found {found}",
         )
+    return textual, binary
+
+
+def _file_headers_by_hand(path: Path, layout: FileLayout) -> tuple[list[bytes], dict[str, int]]:
+    """Textual headers (as ASCII, as segyio gives them) and binary header words by segyio
+    name, read here: segyio cannot open files with trace header extensions."""
+    import segyio
+
+    with open(path, "rb") as fh:
+        head = fh.read(layout.data_offset)
+    textual = [
+        _as_ascii(head[start : start + TEXT_BYTES])
+        for start in (0, *range(FILE_HEADER_BYTES, layout.data_offset, TEXT_BYTES))
+    ]
+    order = ">" if layout.endian == "big" else "<"
+    fields = sorted({(int(f), str(f)) for f in segyio.BinField.enums()})
+    binary: dict[str, int] = {}
+    for (byte, key), nxt in zip(fields, [*(b for b, _ in fields[1:]), 3509], strict=True):
+        kind = {1: "B", 2: "h", 4: "i"}.get(nxt - byte, "i")  # 4-byte words where wider
+        binary[key] = struct.unpack_from(order + kind, head, byte - 1)[0]
+    binary["Interval"] = struct.unpack_from(order + "H", head, 3216)[0]
+    binary["Samples"] = struct.unpack_from(order + "H", head, 3220)[0]
+    binary["Unassigned2"] = layout.extra_trace_headers  # bytes 3507-3510 (segyio's name)
+    return textual, binary
+
+
+def _as_ascii(block: bytes) -> bytes:
+    """A textual header as ASCII, converted from EBCDIC (code page 037) when it looks like it:
+    EBCDIC letters and digits are bytes >= 0x81 and its space is 0x40, ASCII's 0x20."""
+    spaces = block.count(0x20)
+    if block.count(0x40) <= spaces and sum(1 for b in block if b >= 0x80) <= spaces:
+        return block
+    return block.decode("cp037").encode("ascii", "replace")
+
+
+def open_source(path: Path, name: str) -> TraceSource:
+    """Open a SEG-Y file for reading by blocks; ``name`` is the display name used in errors."""
+    layout = probe(path)
+    if layout is None:
+        raise FormatError(name, "not a SEG-Y file")
+    n_traces = check_layout(layout, name)
+    if layout.extra_trace_headers:
+        textual, binary = _file_headers_by_hand(path, layout)
+    else:
+        textual, binary = _file_headers_by_segyio(path, name, layout, n_traces)
     file = TraceFile(
         path,
         name,
@@ -415,8 +578,11 @@ def open_source(path: Path, name: str) -> TraceSource:
         n_samples=layout.n_samples,
         format_code=layout.format_code,
         endian=layout.endian,
+        header_bytes=layout.header_bytes,
     )
-    file_headers = {"endian": layout.endian, "textual": textual, "binary": binary}
+    file_headers: dict[str, Any] = {"endian": layout.endian, "textual": textual, "binary": binary}
+    if layout.extra_trace_headers:
+        file_headers[EXTENSIONS_KEY] = layout.extra_trace_headers
     return TraceSource(NAME, name, file_headers, file, layout.interval_us)
 
 
@@ -448,11 +614,16 @@ def plan_layout(layout: Layout, floats_only: bool = False) -> Plan | str:
     Lossless means: one sample count and an integer sample interval (µs) for all traces, both
     at most 32767; integers (written int32, whose range the writer checks per row) or floats
     (written IEEE float32; ``floats_only`` for SU, which has no integer format); every start
-    time exact to the µs in the trace header; no SEED codes (SEG-Y has no place for them).
+    time exact to the µs in the trace header; no SEED codes (SEG-Y has no place for them);
+    no SEG-Y rev 2 trace header extensions in the input (``file_headers`` key
+    :data:`EXTENSIONS_KEY`): the written standard headers alone would drop them (sub-second
+    time, 64-bit sequence numbers, IEEE-double coordinates).
     """
     blocks = layout.blocks
     if not blocks:
         return "no traces"
+    if layout.file_headers.get(EXTENSIONS_KEY):
+        return "the input's SEG-Y rev 2 trace header extensions cannot be written"
     if len({(b.rate, b.n_samples) for b in blocks}) > 1:
         return "traces differ in sample rate or length"
     interval = Fraction(10**6) / blocks[0].rate

@@ -8,11 +8,12 @@ Start time of a trace's first sample, as read and written here::
     first sample = time zero + DelayRecordingTime (bytes 109-110, ms)
                    scaled by ScalarTraceHeader (bytes 215-216: 0 = 1, > 0 multiplies,
                    < 0 divides; rev 1 applies it to all times in bytes 95-114)
+    time zero += NanosecondsOfSecond (SEG-Y rev 2 Trace Header Extension 1, bytes 141-144,
+                 "nanoseconds to add to Second of minute"; only in files with that extension,
+                 see :func:`extension1_dtype`)
 
 The time basis code (bytes 167-168) is carried in the headers but not applied: local (1) and
-GPS (5) times are taken as UTC. SEG-Y rev 2 puts sub-second time ("nanoseconds to add to second
-of minute") in trace header extension 1, which segyio does not read; such files are refused
-by the SEG-Y reader rather than read with a wrong time. Vendor conventions in unassigned bytes
+GPS (5) times are taken as UTC. Vendor conventions in unassigned bytes
 (e.g. PASSCAL's milliseconds at bytes 169-170, over the trace weighting factor) are not
 standard and are only carried. With a divisor scalar the delay reaches 0.1 ms (scalar -10,
 ±3.2 s) or 1 µs (scalar -1000, ±32 ms), so a writer can put a µs-exact start time on the
@@ -75,6 +76,47 @@ def header_dtype(endian: str) -> np.dtype:
     )
 
 
+#: SEG-Y rev 2.0 (SEG Technical Standards Committee, March 2017), "SEG-Y Trace Header
+#: Extension 1": the words read here, as (name, 0-based offset, numpy type without byte order).
+#: Coordinates and other IEEE-double words are left out (the trace dicts hold integers).
+_EXTENSION1 = (
+    ("ExtTraceSequenceLine", 0, "u8"),  # bytes 1-8, extended trace sequence number in line
+    ("ExtTraceSequenceFile", 8, "u8"),  # bytes 9-16, extended trace sequence number in file
+    ("ExtFieldRecord", 16, "i8"),  # bytes 17-24, extended original field record number
+    ("ExtEnsembleNumber", 24, "i8"),  # bytes 25-32, extended ensemble number
+    ("ExtSampleCount", 136, "u4"),  # bytes 137-140, extended number of samples in this trace
+    ("NanosecondsOfSecond", 140, "i4"),  # bytes 141-144, ns to add to SecondOfMinute
+    ("ExtSampleInterval", 144, "f8"),  # bytes 145-152, IEEE double, µs for time data
+    ("CableNumber", 152, "i4"),  # bytes 153-156, cable number or recording device/sensor id
+    ("ExtensionCount", 156, "u2"),  # bytes 157-158, additional 240-byte headers of this trace
+    ("HeaderName", 232, "S8"),  # bytes 233-240, "SEG00001" (ASCII or EBCDIC) or zeros
+)
+#: The integer words of extension 1 that are carried in the trace header dicts.
+EXTENSION1_CARRIED = tuple(n for n, _, t in _EXTENSION1 if t[0] in "iu" and n != "ExtensionCount")
+#: Accepted names of extension 1 (bytes 233-240): zeros, or "SEG00001" in ASCII or EBCDIC.
+EXTENSION1_NAMES = (bytes(8), b"SEG00001", "SEG00001".encode("cp037"))
+
+
+@cache
+def extension1_dtype(endian: str) -> np.dtype:
+    """SEG-Y rev 2 Trace Header Extension 1 (the 240 bytes after the standard trace header).
+
+    Fields (1-based bytes, SEG-Y rev 2.0 section "SEG-Y Trace Header Extension 1"): see
+    :data:`_EXTENSION1`. ``ExtSampleInterval`` is in µs for time data (as binary header bytes
+    3217-3218); ``NanosecondsOfSecond`` is added to time zero (bytes 157-166 of the standard
+    header), before the delay recording time.
+    """
+    order = ">" if endian == "big" else "<"
+    return np.dtype(
+        {
+            "names": [n for n, _, _ in _EXTENSION1],
+            "offsets": [o for _, o, _ in _EXTENSION1],
+            "formats": [t if t[0] == "S" else order + t for _, _, t in _EXTENSION1],
+            "itemsize": HEADER_BYTES,
+        }
+    )
+
+
 def headers_to_dicts(headers: np.ndarray) -> list[dict[str, int]]:
     """One ``{segyio name: int}`` dict per trace from a structured header array."""
     names = list(headers.dtype.names or ())
@@ -82,8 +124,15 @@ def headers_to_dicts(headers: np.ndarray) -> list[dict[str, int]]:
     return [dict(zip(names, row, strict=True)) for row in columns]
 
 
-def start_times_ns(headers: np.ndarray, name: str) -> np.ndarray:
-    """First-sample time of every trace (int64 ns since 1970 UTC) from its header."""
+def start_times_ns(
+    headers: np.ndarray, name: str, subsecond_ns: np.ndarray | None = None
+) -> np.ndarray:
+    """First-sample time of every trace (int64 ns since 1970 UTC) from its header.
+
+    ``subsecond_ns`` is each trace's "nanoseconds to add to second of minute" (SEG-Y rev 2
+    trace header extension 1, bytes 141-144), if the file has that extension; it must be in
+    0 .. 999 999 999 ns.
+    """
     year = headers["YearDataRecorded"].astype(np.int64)
     year = np.where(year < 30, year + 2000, np.where(year < 100, year + 1900, year))
     doy = headers["DayOfYear"].astype(np.int64)
@@ -111,7 +160,19 @@ def start_times_ns(headers: np.ndarray, name: str) -> np.ndarray:
     jan1 = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
     seconds = (jan1 + doy - 1) * 86400 + hour * 3600 + minute * 60 + second
     seconds = np.where(dated, seconds, 0)
-    return seconds * NS_PER_S + _delay_ns(
+    zero = seconds * NS_PER_S
+    if subsecond_ns is not None:
+        sub = np.asarray(subsecond_ns, dtype=np.int64)
+        wrong = (sub < 0) | (sub >= NS_PER_S)
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise FormatError(
+                name,
+                f"trace {i}: {sub[i]} nanoseconds to add to the second (trace header "
+                "extension 1 bytes 141-144) is not in 0..999999999",
+            )
+        zero = zero + sub
+    return zero + _delay_ns(
         headers["DelayRecordingTime"].astype(np.int64),
         headers["ScalarTraceHeader"].astype(np.int64),
     )
