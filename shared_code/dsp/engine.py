@@ -114,13 +114,14 @@ def decimate(
     the edges is made up by ``extension`` (see ``DEFAULT_EXTENSION``), so the outputs within
     ``plan.support`` of an edge are approximations.
 
-    Integer input is rounded to int32 counts (clipped to the int32 range). While every trace
-    stays within :data:`FLOAT32_COUNTS` of its midrange, it is filtered in float32 around that
-    midrange and the midrange is added back, times the filter's exact DC gain, in float64: the
-    filtered values then lie within 0.06 count of float64's whatever the DC offset, so the
-    counts agree but for rounding ties. Louder traces are filtered in float64. float32 input
-    is filtered in float32, float64 input in float64, both returned as float32. Memory: a
-    few channel blocks of ~``_BLOCK_BYTES`` plus the output.
+    Integer input is rounded to int32 counts (clipped to the int32 range). Block by block (a
+    few traces), where every trace stays within :data:`FLOAT32_COUNTS` of its midrange, it is
+    filtered in float32 around that midrange and the midrange is added back, times the
+    filter's exact DC gain, in float64: the filtered values then lie within 0.06 count of
+    float64's whatever the DC offset, so the counts agree but for rounding ties. Blocks with
+    louder traces are filtered in float64. float32 input is filtered in float32, float64
+    input in float64, both returned as float32. Memory: a few channel blocks of
+    ~``_BLOCK_BYTES`` plus the output.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be traces × samples (2-D), got shape {data.shape}")
@@ -136,19 +137,13 @@ def decimate(
     integer = data.dtype.kind in "iub"
     work = np.float32 if data.dtype in (np.float32, np.float16) else np.float64
     rule: Extension = extension if mode == "extend" else "zero"
-    offsets = dc_gain = None
-    # Zeros beyond the edges would become the midrange once centred: only where they feed
-    # outputs (extend mode) does that matter, so the zero rule keeps float64 there.
-    if integer and data.size and not (mode == "extend" and rule == "zero"):
-        hi = data.max(axis=1).astype(np.int64)
-        lo = data.min(axis=1).astype(np.int64)
-        if int((hi - lo).max()) <= 2 * FLOAT32_COUNTS:
-            work = np.float32
-            # Signed, and wide enough for the midrange: int32 for up to 32-bit signed counts
-            # (the common case, and the fast one), int64 for uint32/int64.
-            signed = np.int32 if data.dtype.itemsize < 4 or data.dtype == np.int32 else np.int64
-            offsets = ((hi + lo) // 2)[:, None].astype(signed)
-            dc_gain = _dc_gain(plan, int(starttime_ns), n_in, mode, rule)
+    # Integer traces may be centred and filtered in float32 (see FLOAT32_COUNTS), block by
+    # block where their range allows. Zeros beyond the edges would become the midrange once
+    # centred: only where they feed outputs (extend mode) does that matter, so the zero rule
+    # keeps float64 there.
+    centre = integer and data.size > 0 and not (mode == "extend" and rule == "zero")
+    if centre:
+        work = np.float32
     out_dtype = np.int32 if integer else np.float32
     out = np.empty((n_traces, chain.span.n_samples), dtype=out_dtype)
     if chain.span.n_samples == 0 or n_traces == 0:
@@ -160,23 +155,21 @@ def decimate(
     block = max(1, min(n_traces, _BLOCK_BYTES // max(1, bytes_per_trace)))
     for c0 in range(0, n_traces, block):
         c1 = min(n_traces, c0 + block)
-        if offsets is not None and dc_gain is not None:
-            off = offsets[c0:c1]
-            # Centred on the way into the first stage's float32 buffer, exactly
-            # (|x - off| <= 2^18).
-            y = _run_chain(data[c0:c1], chain, work, rule, off).astype(np.float64)
-            y += off * dc_gain
+        part = data[c0:c1]
+        off = _centre(part) if centre else None
+        if off is not None:
+            # Centred on the way into the first stage's float32 buffer, exactly.
+            y = _run_chain(part, chain, np.float32, rule, off).astype(np.float64)
+            y += off * _dc_gain(plan, int(starttime_ns), n_in, mode, rule)
             np.rint(y, out=y)
             # Far from the int32 limits a centred trace cannot overshoot them: no clip pass.
             if int(np.abs(off).max()) > _NO_CLIP_BELOW:
                 np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
-            out[c0:c1] = y
-            continue
         else:
-            y = _run_chain(data[c0:c1], chain, work, rule)
-        if integer:
-            np.rint(y, out=y)
-            np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
+            y = _run_chain(part, chain, np.float64 if integer else work, rule)
+            if integer:
+                np.rint(y, out=y)
+                np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
         out[c0:c1] = y
     return Decimated(out, chain.span.starttime_ns, plan.output_rate_hz, False)
 
@@ -184,6 +177,23 @@ def decimate(
 #: Midranges below this many counts leave room for any overshoot of a centred trace
 #: (at most 2^18 counts plus the filters' few-percent Gibbs overshoot) inside int32.
 _NO_CLIP_BELOW = (1 << 31) - (1 << 21)
+
+
+def _centre(part: np.ndarray) -> np.ndarray | None:
+    """Per-trace midranges (integers, traces × 1) of a block of integer traces, or None if a
+    trace strays more than FLOAT32_COUNTS from its midrange (then the block uses float64).
+
+    The block is small (~_BLOCK_BYTES): these passes run from cache, just before the first
+    stage reads the same samples.
+    """
+    hi = part.max(axis=1).astype(np.int64)
+    lo = part.min(axis=1).astype(np.int64)
+    if int((hi - lo).max()) > 2 * FLOAT32_COUNTS:
+        return None
+    # Signed, and wide enough for the midrange: int32 for up to 32-bit signed counts (the
+    # common case, and the fast one), int64 for uint32/int64.
+    signed = np.int32 if part.dtype.itemsize < 4 or part.dtype == np.int32 else np.int64
+    return ((hi + lo) // 2)[:, None].astype(signed)
 
 
 @lru_cache(maxsize=64)
