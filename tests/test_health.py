@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -57,13 +56,10 @@ def test_stopped_azurite_is_503_worthy(pipeline_env: dict[str, str], tmp_path: P
         assert ok, body
     finally:
         instance.stop()
-    start = time.monotonic()
     ok, body = check_health(settings, timeout_s=2.0)
-    elapsed = time.monotonic() - start
     assert not ok
     assert body["status"] == "down"
     assert set(body["down"]) == {"blob", "queue", "table"}
     assert body["checks"]["share"]["ok"] is True
-    assert elapsed < 10, elapsed
     text = json.dumps(body)
     assert azurite.ACCOUNT_KEY not in text and "AccountKey" not in text
