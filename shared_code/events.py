@@ -35,6 +35,13 @@ class BlobCreatedEvent:
     content_length: int | None
     schema: str
     payload: dict[str, Any]
+    api: str = ""
+
+    @property
+    def is_empty_placeholder(self) -> bool:
+        """A Data Lake ``CreateFile``: an empty file whose content a later ``FlushWithClose``
+        (its own BlobCreated event) brings."""
+        return self.api == "CreateFile"
 
 
 def event_type(payload: dict[str, Any]) -> str:
@@ -69,6 +76,7 @@ def parse_blob_created(payload: dict[str, Any]) -> BlobCreatedEvent:
         content_length=int(length) if isinstance(length, int | float) else None,
         schema="CloudEvents" if cloud else "EventGrid",
         payload=payload,
+        api=str(data.get("api") or ""),
     )
 
 

@@ -325,6 +325,11 @@ def handle_blob_created(
             event = parse_blob_created(payload)
             blob, etag = event.blob_name, event.etag
             telemetry.bind(blob=blob, etag=etag)
+            if event.is_empty_placeholder:
+                log.info(
+                    "%s: Data Lake CreateFile ignored; FlushWithClose brings the content", blob
+                )
+                return None
             if event.container != settings.raw_container:
                 raise InputError(
                     f"blob {event.container}/{event.blob_name}: outside the raw container "

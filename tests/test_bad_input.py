@@ -86,3 +86,12 @@ def test_other_event_types_are_ignored(pipeline) -> None:
     deliver_event(event)
     assert not pipeline.failures()
     assert not pipeline.queue.peek_messages()
+
+
+def test_data_lake_create_file_is_not_an_empty_blob(pipeline) -> None:
+    # On hierarchical-namespace accounts an upload is CreateFile (0 bytes) then FlushWithClose.
+    event = pipeline.event("snorre/x.sgy", size=0)
+    event["data"]["api"] = "CreateFile"
+    deliver_event(event)
+    assert not pipeline.failures()
+    assert not pipeline.queue.peek_messages()
