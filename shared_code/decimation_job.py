@@ -208,7 +208,10 @@ def run_jobs(jobs: list[BlockJob], writer: Writer, chunk_bytes: int = CHUNK_BYTE
     for out_index, job in enumerate(jobs):
         for c0, c1 in _chunks(job, chunk_bytes):
             rows = job.rows[c0:c1]
-            raw = job.source.rows(rows[0], rows[-1] + 1)
+            if job.passthrough:
+                raw = job.source.rows(rows[0], rows[-1] + 1)
+            else:  # the decimator converts a few traces at a time from the stored samples
+                raw = job.source.stored_rows(rows[0], rows[-1] + 1)
             if len(rows) != raw.shape[0] or rows[-1] - rows[0] + 1 != len(rows):
                 raw = raw[[r - rows[0] for r in rows]]
             if job.passthrough:

@@ -7,6 +7,7 @@ objects. Times are integer nanoseconds since 1970-01-01 UTC so that grid arithme
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ class TraceMeta:
     station: str = ""
     location: str = ""
     channel: str = ""
-    headers: dict[str, Any] = field(default_factory=dict)
+    headers: MutableMapping[str, Any] = field(default_factory=dict)
 
 
 class Timed:

@@ -329,6 +329,8 @@ class TraceFile:
         self.dtype = _DECODED[format_code]
         self.trace_bytes = header_bytes + n_samples * self.stored.itemsize
         self._fd = os.open(path, os.O_RDONLY)
+        #: Reused by :meth:`stored_rows`: one allocation per file, not one per chunk.
+        self._buffer: np.ndarray | None = None
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -359,6 +361,24 @@ class TraceFile:
     def rows(self, indices: np.ndarray) -> np.ndarray:
         """Whole traces (file indices), decoded: (len(indices), n_samples)."""
         return self.columns(indices, 0, self.n_samples)
+
+    def stored_rows(self, indices: np.ndarray) -> np.ndarray:
+        """Whole traces as stored (file byte order, a strided view of the read buffer), when
+        they are consecutive records and decoding is only a byte swap;
+        otherwise :meth:`rows`. The view is valid until the next read of this file."""
+        indices = np.asarray(indices, dtype=np.int64)
+        n = len(indices)
+        # Memory: n records, about what rows() allocates for its decoded copy (the caller's
+        # chunking bounds both).
+        if self.format_code == 1 or n == 0 or int(indices[-1]) - int(indices[0]) != n - 1:
+            return self.rows(indices)
+        if self._buffer is None or self._buffer.size < n * self.trace_bytes:
+            self._buffer = np.empty(n * self.trace_bytes, np.uint8)
+        records = self._buffer[: n * self.trace_bytes].reshape(n, self.trace_bytes)
+        read_exact(self._fd, records.reshape(-1).data, self._at(int(indices[0])), self.name)
+        data = records[:, self.header_bytes :].view(self.stored)
+        data.flags.writeable = False
+        return data
 
     def columns(self, indices: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Samples ``[start, stop)`` of the traces at these file indices, decoded."""
@@ -438,6 +458,9 @@ class TraceBlock(BlockSource):
     def columns(self, start: int, stop: int) -> np.ndarray:
         return self._file.columns(self._indices, start, stop)
 
+    def stored_rows(self, start: int, stop: int) -> np.ndarray:
+        return self._file.stored_rows(self._indices[start:stop])
+
 
 class TraceSource(Source):
     """A SEG-Y or SU file open for reading by blocks (traces grouped by start time)."""
@@ -456,16 +479,14 @@ class TraceSource(Source):
         self._file = file
         try:
             headers = file.headers()
-            dicts = traceheader.headers_to_dicts(headers)
             extension = file.extension1()
             subsecond = None
+            carried: dict[str, np.ndarray] = {}
             if extension is not None:
                 subsecond = _check_extension1(extension, file, name)
-                carried = traceheader.EXTENSION1_CARRIED
-                columns = [extension[n].astype(np.int64).tolist() for n in carried]
-                for d, values in zip(dicts, zip(*columns, strict=True), strict=True):
-                    d.update(zip(carried, values, strict=True))
-            metas = [TraceMeta(index=i, headers=h) for i, h in enumerate(dicts)]
+                carried = {n: extension[n].astype(np.int64) for n in traceheader.EXTENSION1_CARRIED}
+            table = traceheader.HeaderTable.from_headers(headers, carried)
+            metas = [TraceMeta(index=i, headers=h) for i, h in enumerate(table.rows())]
             groups = groups_by_start(traceheader.start_times_ns(headers, name, subsecond))
         except BaseException:
             file.close()
@@ -732,16 +753,18 @@ class TraceWriter(Writer):
         value is not a plain integer in its word's range (the per-trace path handles it)."""
         if self._plan.timing and not self._timing_names:
             return None
-        getter = self._getter
-        try:
-            values = [getter(m.headers) for m in metas]
-        except KeyError:  # headers without some words: those are 0
-            names = self._names
-            values = [tuple(m.headers.get(n, 0) for n in names) for m in metas]
-        try:
-            words = np.array(values)
-        except (OverflowError, ValueError, TypeError):
-            return None
+        words = _table_words(metas, self._names)
+        if words is None:
+            getter = self._getter
+            try:
+                values = [getter(m.headers) for m in metas]
+            except KeyError:  # headers without some words: those are 0
+                names = self._names
+                values = [tuple(m.headers.get(n, 0) for n in names) for m in metas]
+            try:
+                words = np.array(values)
+            except (OverflowError, ValueError, TypeError):
+                return None
         if words.dtype.kind not in "iu" or words.shape != (len(metas), len(self._names)):
             return None
         words = words.astype(np.int64, copy=False)
@@ -760,6 +783,22 @@ class TraceWriter(Writer):
 
     def _finish(self) -> None:
         """Nothing follows the last trace record."""
+
+
+def _table_words(metas: list[TraceMeta], names: list[str]) -> np.ndarray | None:
+    """The words of traces whose headers are all untouched rows of one header table, as a
+    (traces, names) int64 copy; None otherwise (the per-trace path then reads them)."""
+    first = metas[0].headers if metas else None
+    if type(first) is not traceheader.HeaderRow:
+        return None
+    table = first.table
+    rows = []
+    for m in metas:
+        h = m.headers
+        if type(h) is not traceheader.HeaderRow or h.table is not table or not h.plain:
+            return None
+        rows.append(h.index)
+    return table.select(np.asarray(rows, np.int64), names)
 
 
 def file_header_bytes(

@@ -22,7 +22,7 @@ standard header alone; :func:`encode_start` finds such an encoding or reports th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from functools import cache
 from typing import Any
 
@@ -117,11 +117,123 @@ def extension1_dtype(endian: str) -> np.dtype:
     )
 
 
-def headers_to_dicts(headers: np.ndarray) -> list[dict[str, int]]:
-    """One ``{segyio name: int}`` dict per trace from a structured header array."""
-    names = list(headers.dtype.names or ())
-    columns = np.stack([headers[n].astype(np.int64) for n in names], axis=1).tolist()
-    return [dict(zip(names, row, strict=True)) for row in columns]
+class HeaderTable:
+    """The integer header words of many traces as one matrix (traces × words, int64).
+
+    Thousands of traces per file make one dict per trace the slow part of reading and writing
+    their headers: the table is built with a few numpy operations, each trace gets a
+    :class:`HeaderRow` view of its row, and writers take the words back as a matrix.
+    """
+
+    def __init__(self, names: tuple[str, ...], words: np.ndarray) -> None:
+        if words.ndim != 2 or words.shape[1] != len(names):
+            raise ValueError(f"words must be traces × {len(names)}, got {words.shape}")
+        self.names = names
+        self.words = np.ascontiguousarray(words, dtype=np.int64)
+        self.column = {n: j for j, n in enumerate(names)}
+        self._rows: list[tuple[int, ...]] | None = None
+        self._timing: list[tuple[int, ...]] | None = None
+
+    @classmethod
+    def from_headers(
+        cls, headers: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> HeaderTable:
+        """From a structured header array (:func:`header_dtype`), plus extra integer columns."""
+        columns = {n: headers[n] for n in headers.dtype.names or ()}
+        columns.update(extra or {})
+        words = np.empty((len(headers), len(columns)), np.int64)
+        for j, values in enumerate(columns.values()):
+            words[:, j] = values
+        return cls(tuple(columns), words)
+
+    def rows(self) -> list[HeaderRow]:
+        return [HeaderRow(self, i) for i in range(len(self.words))]
+
+    def row_tuple(self, i: int) -> tuple[int, ...]:
+        """Row ``i`` as Python ints (all rows converted once, on first use)."""
+        if self._rows is None:
+            self._rows = [tuple(r) for r in self.words.tolist()]
+        return self._rows[i]
+
+    def set_word(self, i: int, j: int, value: int) -> None:
+        self.words[i, j] = value
+        self._timing = None
+        if self._rows is not None:
+            self._rows[i] = tuple(self.words[i].tolist())
+
+    def timing_key(self, i: int) -> tuple[int, ...]:
+        """:func:`timing_key` of row ``i`` (all rows computed once, on first use)."""
+        if self._timing is None:
+            cols = [self.column.get(n) for n in _TIMING_FIELDS]
+            keys = np.zeros((len(self.words), len(cols)), np.int64)
+            for k, j in enumerate(cols):
+                if j is not None:
+                    keys[:, k] = self.words[:, j]
+            self._timing = [tuple(r) for r in keys.tolist()]
+        return self._timing[i]
+
+    def select(self, rows: np.ndarray, names: list[str]) -> np.ndarray | None:
+        """Words of these rows (traces × names, int64); None if a name is not a column."""
+        try:
+            cols = [self.column[n] for n in names]
+        except KeyError:
+            return None
+        return self.words[np.ix_(rows, np.asarray(cols, np.int64))]
+
+
+class HeaderRow(MutableMapping[str, Any]):
+    """One trace's header words, by segyio name: a row of a :class:`HeaderTable`.
+
+    Reads come from the table; setting a word the table has writes the table's row (so the
+    writers' matrix path sees it), any other key (or a value that is not an int64) goes to
+    this row's own dict and sends writers down their per-trace path.
+    """
+
+    __slots__ = ("_extra", "index", "table")
+
+    def __init__(self, table: HeaderTable, index: int) -> None:
+        self.table = table
+        self.index = index
+        self._extra: dict[str, Any] | None = None
+
+    @property
+    def plain(self) -> bool:
+        """True if every value is the table's (nothing set outside it)."""
+        return not self._extra
+
+    def __getitem__(self, key: str) -> Any:
+        if self._extra and key in self._extra:
+            return self._extra[key]
+        j = self.table.column.get(key)
+        if j is None:
+            raise KeyError(key)
+        return self.table.row_tuple(self.index)[j]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        j = self.table.column.get(key)
+        if j is not None and type(value) is int and -(1 << 63) <= value < (1 << 63):
+            self.table.set_word(self.index, j, value)
+            if self._extra:
+                self._extra.pop(key, None)
+            return
+        if self._extra is None:
+            self._extra = {}
+        self._extra[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("SEG-Y trace header words cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.table.names
+        if self._extra:
+            yield from (k for k in self._extra if k not in self.table.column)
+
+    def __len__(self) -> int:
+        extra = sum(k not in self.table.column for k in self._extra or ())
+        return len(self.table.names) + extra
+
+    def __repr__(self) -> str:
+        return f"HeaderRow({dict(self)!r})"
 
 
 def start_times_ns(
@@ -219,8 +331,11 @@ _TIMING_ZEROS = (0,) * len(_TIMING_FIELDS)
 def timing_key(fields: Mapping[str, Any]) -> tuple[int, ...]:
     """The header words :func:`encode_start` reads from its template (a cache key).
 
-    Called once per trace of every file written: ``map`` over ``dict.get`` keeps it in C.
+    Called once per trace of every file written: rows of a :class:`HeaderTable` answer from
+    the table's cache, and ``map`` over ``dict.get`` keeps the rest in C.
     """
+    if type(fields) is HeaderRow and fields.plain:
+        return fields.table.timing_key(fields.index)
     return tuple(map(int, map(fields.get, _TIMING_FIELDS, _TIMING_ZEROS)))
 
 
