@@ -45,7 +45,7 @@ def _float64_outputs(x: np.ndarray, plan: object) -> np.ndarray:
     from shared_code.dsp import engine
 
     chain = engine._chain(plan, T0, x.shape[1], "extend")  # type: ignore[arg-type]
-    return engine._run_chain(x, chain, np.float64, "even")
+    return engine._run_chain(x, chain, np.float64, "even", engine._Workspace()).copy()
 
 
 def test_integer_output_is_clipped_to_int32() -> None:

@@ -18,12 +18,14 @@ and are dropped. No work is spent on the samples that decimation discards.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from shared_code.dsp.design import DecimationPlan, Stage, design
 from shared_code.waveforms import NS_PER_S, Block
@@ -153,20 +155,28 @@ def decimate(
     kern = first.kernel(work)
     bytes_per_trace = kern.rows_total(first.count) * kern.step * np.dtype(work).itemsize
     block = max(1, min(n_traces, _BLOCK_BYTES // max(1, bytes_per_trace)))
+    ws = _workspace()
+    # Looked up once per call, not per block (their cache keys are costly to hash).
+    rows32 = _row_plans(chain, np.dtype(np.float32).str)
+    gain = _dc_gain(plan, int(starttime_ns), n_in, mode, rule) if centre else np.zeros(0)
     for c0 in range(0, n_traces, block):
         c1 = min(n_traces, c0 + block)
-        part = _native(data[c0:c1])
+        part = _native(data[c0:c1], ws)
         off = _centre(part) if centre else None
         if off is not None:
             # Centred on the way into the first stage's float32 buffer, exactly.
-            y = _run_chain(part, chain, np.float32, rule, off).astype(np.float64)
-            y += off * _dc_gain(plan, int(starttime_ns), n_in, mode, rule)
+            y32 = _run_chain(part, chain, np.float32, rule, ws, offset=off, rows_plans=rows32)
+            y = ws.get("y64", y32.shape, np.float64)
+            np.copyto(y, y32)
+            dc = ws.get("dc", y32.shape, np.float64)
+            np.multiply(off, gain, out=dc)
+            y += dc
             np.rint(y, out=y)
             # Far from the int32 limits a centred trace cannot overshoot them: no clip pass.
             if int(np.abs(off).max()) > _NO_CLIP_BELOW:
                 np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
         else:
-            y = _run_chain(part, chain, np.float64 if integer else work, rule)
+            y = _run_chain(part, chain, np.float64 if integer else work, rule, ws)
             if integer:
                 np.rint(y, out=y)
                 np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
@@ -174,13 +184,55 @@ def decimate(
     return Decimated(out, chain.span.starttime_ns, plan.output_rate_hz, False)
 
 
-def _native(part: np.ndarray) -> np.ndarray:
+class _Workspace:
+    """Scratch arrays reused by the channel blocks of every call in one thread.
+
+    Blocks are ~:data:`_BLOCK_BYTES`: above glibc's mmap threshold, so arrays allocated per
+    block (or per call) come back from the kernel as fresh zeroed pages each time; measured,
+    those page faults took a sixth of a chunk's time. Kept per thread (a few block-sized
+    arrays, ~10 MiB); arrays larger than :data:`_WORKSPACE_KEEP_BYTES` (single traces
+    longer than a block) are not kept.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, np.dtype], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
+        """An uninitialised C-contiguous array of this shape, reusing ``name``'s memory.
+
+        Valid until the next ``get`` of the same name in this thread."""
+        dt = np.dtype(dtype)
+        size = math.prod(shape)
+        if size * dt.itemsize > _WORKSPACE_KEEP_BYTES:
+            return np.empty(shape, dt)
+        flat = self._arrays.get((name, dt))
+        if flat is None or flat.size < size:
+            flat = np.empty(size, dt)
+            self._arrays[(name, dt)] = flat
+        return flat[:size].reshape(shape)
+
+
+#: Largest scratch array a thread's workspace keeps between calls, bytes.
+_WORKSPACE_KEEP_BYTES = 4 * _BLOCK_BYTES
+_local = threading.local()
+
+
+def _workspace() -> _Workspace:
+    ws = getattr(_local, "workspace", None)
+    if ws is None:
+        ws = _local.workspace = _Workspace()
+    return ws
+
+
+def _native(part: np.ndarray, ws: _Workspace) -> np.ndarray:
     """A block in native byte order, C-contiguous: a file's stored big-endian or strided
     samples are converted here, a few traces at a time, so the copy stays in cache for the
     passes that follow instead of being one more pass over the whole chunk in memory."""
     if part.dtype.isnative and part.flags.c_contiguous:
         return part
-    return np.ascontiguousarray(part, dtype=part.dtype.newbyteorder("="))
+    native = ws.get("native", part.shape, part.dtype.newbyteorder("="))
+    np.copyto(native, part)
+    return native
 
 
 #: Midranges below this many counts leave room for any overshoot of a centred trace
@@ -191,6 +243,8 @@ _NO_CLIP_BELOW = (1 << 31) - (1 << 21)
 def _centre(part: np.ndarray) -> np.ndarray | None:
     """Per-trace midranges (integers, traces × 1) of a block of integer traces, or None if a
     trace strays more than FLOAT32_COUNTS from its midrange (then the block uses float64).
+    The midranges come as float32 when every count of the block is exact in float32 (24-bit
+    digitisers: always), as integers otherwise.
 
     The block is small (~_BLOCK_BYTES): these passes run from cache, just before the first
     stage reads the same samples.
@@ -199,10 +253,19 @@ def _centre(part: np.ndarray) -> np.ndarray | None:
     lo = part.min(axis=1).astype(np.int64)
     if int((hi - lo).max()) > 2 * FLOAT32_COUNTS:
         return None
-    # Signed, and wide enough for the midrange: int32 for up to 32-bit signed counts (the
-    # common case, and the fast one), int64 for uint32/int64.
+    mid = ((hi + lo) // 2)[:, None]
+    if max(int(hi.max()), -int(lo.min())) < _FLOAT32_EXACT:
+        # Every count and midrange is exact in float32, and so is their difference (an
+        # integer of at most FLOAT32_COUNTS): the fill may cast first and subtract in float.
+        return mid.astype(np.float32)
+    # Signed, and wide enough for the midrange: int32 for up to 32-bit signed counts, int64
+    # for uint32/int64; subtracted in integers on the way into the float buffer.
     signed = np.int32 if part.dtype.itemsize < 4 or part.dtype == np.int32 else np.int64
-    return ((hi + lo) // 2)[:, None].astype(signed)
+    return mid.astype(signed)
+
+
+#: Integers below this magnitude are exact in float32 (24-bit significand).
+_FLOAT32_EXACT = 1 << 24
 
 
 @lru_cache(maxsize=64)
@@ -212,7 +275,7 @@ def _dc_gain(
     """Per output, what a constant 1 comes out as (rational ratios give each output phase
     its own taps, so this is not one number); cached: every chunk of a block shares it."""
     chain = _chain(plan, starttime_ns, n_in, mode)
-    gain = _run_chain(np.ones((1, n_in)), chain, np.float64, rule)[0]
+    gain = _run_chain(np.ones((1, n_in)), chain, np.float64, rule, _Workspace())[0].copy()
     gain.setflags(write=False)
     return gain
 
@@ -320,6 +383,7 @@ def _snap_start(starttime_ns: int, rate: Fraction) -> Fraction:
     return t
 
 
+@lru_cache(maxsize=256)
 def _chain(plan: DecimationPlan, starttime_ns: int, n_in: int, mode: Mode) -> _Chain:
     """Output range of every stage for an input of ``n_in`` samples starting at starttime_ns."""
     stages = plan.stages
@@ -434,14 +498,16 @@ def _kernel(stage: Stage, phase: Fraction, dtype: str) -> _Kernel:
     return _Kernel(t3, a0, s, b)
 
 
-def _fir(buf: np.ndarray, kern: _Kernel, count: int) -> np.ndarray:
-    """Apply ``kern`` to ``buf`` (traces × rows_total·S, C-contiguous); traces × count out."""
+def _fir(buf: np.ndarray, kern: _Kernel, count: int, ws: _Workspace, name: str) -> np.ndarray:
+    """Apply ``kern`` to ``buf`` (traces × rows_total·S, C-contiguous); traces × count out
+    (a view of ``ws``'s array ``name``)."""
     n_tr = buf.shape[0]
     rows = kern.rows_total(count)
     x = buf.reshape(n_tr * rows, kern.step)
-    y = np.matmul(x, kern.taps[0])
+    y = ws.get(name, (n_tr * rows, kern.outputs), buf.dtype)
+    np.matmul(x, kern.taps[0], out=y)
     if kern.q > 1:
-        tmp = np.empty_like(y)
+        tmp = ws.get("fir-tmp", y.shape, buf.dtype)
         for q in range(1, kern.q):
             # Row r of chunk q is input row r + q: shift the product, not the data.
             np.matmul(x[q:], kern.taps[q], out=tmp[:-q])
@@ -454,27 +520,51 @@ def _run_chain(
     chain: _Chain,
     work: type[np.floating],
     extension: Extension,
+    ws: _Workspace,
+    *,
     offset: np.ndarray | None = None,
+    rows_plans: tuple[_Rows, ...] | None = None,
 ) -> np.ndarray:
     """Run every stage on a channel block, less ``offset`` (integer, per trace) if given;
-    returns traces × final count in ``work`` dtype."""
+    returns traces × final count in ``work`` dtype (a view of ``ws``'s memory)."""
     src: np.ndarray = x
     src_first = 0  # input index of src[:, 0]
-    for i, step in enumerate(chain.steps):
-        # Start the rows at an absolute output index k ≡ 0 (mod B): see _outputs_per_row.
-        lead = step.lo % _outputs_per_row(step.stage)
-        kern = step.kernel(work)
-        p = step.position(step.lo - lead)
-        start = math.floor(p) + kern.first  # input index of the first sample the rows read
-        length = kern.rows_total(step.count + lead) * kern.step
-        buf = np.empty((src.shape[0], length), dtype=work)
+    plans = _row_plans(chain, np.dtype(work).str) if rows_plans is None else rows_plans
+    for i, (step, rows) in enumerate(zip(chain.steps, plans, strict=True)):
+        buf = ws.get(f"in{i}", (src.shape[0], rows.length), work)
         if i == 0:
-            _fill_extended(buf, src, start - src_first, extension, offset)
+            _fill_extended(buf, src, rows.start - src_first, extension, offset)
         else:
-            _fill_padded(buf, src, start - src_first)
-        src = _fir(buf, kern, step.count + lead)[:, lead:]
+            _fill_padded(buf, src, rows.start - src_first)
+        src = _fir(buf, rows.kernel, step.count + rows.lead, ws, f"out{i}")[:, rows.lead :]
         src_first = step.lo
     return src
+
+
+class _Rows(NamedTuple):
+    """Where a step's rows start: ``lead`` outputs before ``lo`` (rows begin at an absolute
+    output index k ≡ 0 mod B, see _outputs_per_row), ``start`` the input index of the first
+    sample they read, ``length`` samples per trace."""
+
+    kernel: _Kernel
+    lead: int
+    start: int
+    length: int
+
+
+@lru_cache(maxsize=64)
+def _row_plans(chain: _Chain, dtype: str) -> tuple[_Rows, ...]:
+    """Per step, its kernel and row placement: the same for every block of a call (exact
+    fraction arithmetic, so worth computing once)."""
+    plans = []
+    for step in chain.steps:
+        lead = step.lo % _outputs_per_row(step.stage)
+        kern = step.kernel(np.dtype(dtype).type)
+        p = step.position(step.lo - lead)
+        start = math.floor(p) + kern.first
+        length = kern.rows_total(step.count + lead) * kern.step
+        plans.append(_Rows(kern, lead, start, length))
+    return tuple(plans)
 
 
 def _fill_padded(buf: np.ndarray, src: np.ndarray, start: int) -> None:
@@ -497,8 +587,9 @@ def _fill_extended(
     """buf[:, i] = x_ext[:, start + i] - offset; x_ext extends x beyond its edges by ``rule``.
 
     Reflections mirror about the edge *sample* (``x[-j]`` from ``x[j]``); past one full
-    reflection of a short record the farthest sample is held. ``offset`` (integer, one per
-    trace) is subtracted in integers on the way into the float buffer: one pass, exact.
+    reflection of a short record the farthest sample is held. ``offset`` (one per trace, see
+    :func:`_centre`) is subtracted exactly: integers on the way into the float buffer, or in
+    float32 after an exact cast.
     """
     n = x.shape[1]
     length = buf.shape[1]
@@ -507,11 +598,14 @@ def _fill_extended(
     middle = length - left - right
     if middle > 0:
         window = x[:, start + left : start + left + middle]
+        dest = buf[:, left : left + middle]
         if offset is None:
-            buf[:, left : left + middle] = window
+            dest[...] = window
+        elif offset.dtype.kind == "f":  # exact: see _centre
+            np.copyto(dest, window, casting="unsafe")
+            dest -= offset
         else:
-            np.subtract(window, offset, out=buf[:, left : left + middle], dtype=offset.dtype,
-                        casting="unsafe")  # fmt: skip
+            np.subtract(window, offset, out=dest, dtype=offset.dtype, casting="unsafe")
     int_or_buf = buf.dtype if offset is None else np.dtype(np.int64)
     if left > 0:
         dist = -(start + np.arange(left))  # distance from x[0], far first
