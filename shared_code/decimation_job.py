@@ -204,7 +204,12 @@ def _chunks(job: BlockJob, chunk_bytes: int) -> Iterator[tuple[int, int]]:
 
 
 def run_jobs(jobs: list[BlockJob], writer: Writer, chunk_bytes: int = CHUNK_BYTES) -> None:
-    """Decimate every job chunk by chunk and hand the output rows to ``writer``."""
+    """Decimate every job chunk by chunk and hand the output rows to ``writer``.
+
+    Each chunk's output row is [head seam piece | decimated interior | tail seam piece],
+    assembled in place in one buffer kept across chunks.
+    """
+    scratch = np.empty(0, np.uint8)
     for out_index, job in enumerate(jobs):
         for c0, c1 in _chunks(job, chunk_bytes):
             rows = job.rows[c0:c1]
@@ -218,9 +223,16 @@ def run_jobs(jobs: list[BlockJob], writer: Writer, chunk_bytes: int = CHUNK_BYTE
                 writer.write_rows(out_index, c0, raw)
                 continue
             mode: Mode = "valid" if job.mode == "valid" else "extend"
-            body = decimate(raw, job.source.starttime_ns, job.plan, mode).data
-            parts = [p.data[c0:c1] for p in (job.head,) if p is not None]
-            parts.append(body)
-            parts += [p.data[c0:c1] for p in (job.tail,) if p is not None]
-            out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            writer.write_rows(out_index, c0, out.astype(job.dtype, copy=False))
+            nbytes = (c1 - c0) * job.n_samples * job.dtype.itemsize
+            if scratch.size < nbytes:
+                scratch = np.empty(nbytes, np.uint8)
+            out = scratch[:nbytes].view(job.dtype).reshape(c1 - c0, job.n_samples)
+            lo, hi = 0, job.n_samples
+            if job.head is not None:
+                lo = job.head.n_samples
+                out[:, :lo] = job.head.data[c0:c1]
+            if job.tail is not None:
+                hi -= job.tail.n_samples
+                out[:, hi:] = job.tail.data[c0:c1]
+            decimate(raw, job.source.starttime_ns, job.plan, mode, out=out[:, lo:hi])
+            writer.write_rows(out_index, c0, out)

@@ -249,9 +249,11 @@ def convert_file(
                 step = max(1, chunk_bytes // max(1, block.n_samples * 8))
                 for c0 in range(0, len(block.traces), step):
                     c1 = min(len(block.traces), c0 + step)
-                    data = block.rows(c0, c1)
-                    dtype = np.int32 if block.is_integer else np.float32
-                    writer.write_rows(index, c0, data.astype(dtype, copy=False))
+                    # As stored (the writer converts a few rows at a time as it packs).
+                    data = block.stored_rows(c0, c1)
+                    if data.dtype.itemsize != 4:
+                        data = data.astype(np.int32 if block.is_integer else np.float32)
+                    writer.write_rows(index, c0, data)
         n_traces = sum(len(b.traces) for b in src.blocks)
         n_samples = sum(len(b.traces) * b.n_samples for b in src.blocks)
         first_rate = src.blocks[0].sampling_rate

@@ -101,6 +101,7 @@ def decimate(
     mode: Mode = "extend",
     *,
     extension: Extension = DEFAULT_EXTENSION,
+    out: np.ndarray | None = None,
 ) -> Decimated:
     """Anti-alias filter and downsample ``data`` (traces × samples at ``plan.input_rate_hz``).
 
@@ -124,6 +125,9 @@ def decimate(
     louder traces are filtered in float64. float32 input is filtered in float32, float64
     input in float64, both returned as float32. Memory: a few channel blocks of
     ~``_BLOCK_BYTES`` plus the output.
+
+    ``out``, if given, receives the result (traces × :func:`output_span`'s count, int32 for
+    integer input, float32 otherwise; it may be a strided view) and is returned as ``data``.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be traces × samples (2-D), got shape {data.shape}")
@@ -146,8 +150,12 @@ def decimate(
     centre = integer and data.size > 0 and not (mode == "extend" and rule == "zero")
     if centre:
         work = np.float32
-    out_dtype = np.int32 if integer else np.float32
-    out = np.empty((n_traces, chain.span.n_samples), dtype=out_dtype)
+    out_dtype = np.dtype(np.int32 if integer else np.float32)
+    shape = (n_traces, chain.span.n_samples)
+    if out is None:
+        out = np.empty(shape, dtype=out_dtype)
+    elif out.shape != shape or out.dtype != out_dtype:
+        raise ValueError(f"out must be {out_dtype} of shape {shape}, got {out.dtype} {out.shape}")
     if chain.span.n_samples == 0 or n_traces == 0:
         return Decimated(out, chain.span.starttime_ns, plan.output_rate_hz, False)
 

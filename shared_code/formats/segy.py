@@ -329,8 +329,10 @@ class TraceFile:
         self.dtype = _DECODED[format_code]
         self.trace_bytes = header_bytes + n_samples * self.stored.itemsize
         self._fd = os.open(path, os.O_RDONLY)
-        #: Reused by :meth:`stored_rows`: one allocation per file, not one per chunk.
+        #: Reused by :meth:`stored_rows` and :meth:`_windows`: one allocation per file, not
+        #: one per read.
         self._buffer: np.ndarray | None = None
+        self._window_buffer: np.ndarray | None = None
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -410,14 +412,14 @@ class TraceFile:
         width, record = hi - lo, self.trace_bytes
         if 2 * width >= record or record <= _SMALL_RECORD:
             per = max(1, CHUNK_BYTES // record)
-            buffer = np.empty((min(per, len(indices)), record), np.uint8)
+            buffer = self._scratch(min(per, len(indices)), record)
             for pos, first, count in _runs(indices, per):
                 view = buffer[:count]
                 read_exact(self._fd, view.reshape(-1).data, self._at(first), self.name)
                 yield pos, view[:, lo:hi]
         else:
             per = max(1, CHUNK_BYTES // width)
-            buffer = np.empty((min(per, len(indices)), width), np.uint8)
+            buffer = self._scratch(min(per, len(indices)), width)
             for pos in range(0, len(indices), per):
                 part = indices[pos : pos + per]
                 for row, index in zip(buffer, part, strict=False):
@@ -426,6 +428,14 @@ class TraceFile:
 
     def _at(self, index: int) -> int:
         return self.offset + index * self.trace_bytes
+
+    def _scratch(self, rows: int, width: int) -> np.ndarray:
+        """The read buffer of :meth:`_windows` (at most about CHUNK_BYTES), kept between
+        calls: a fresh one per call costs a page fault per 4 KiB."""
+        size = rows * width
+        if self._window_buffer is None or self._window_buffer.size < size:
+            self._window_buffer = np.empty(size, np.uint8)
+        return self._window_buffer[:size].reshape(rows, width)
 
 
 def _runs(indices: np.ndarray, most: int) -> Iterator[tuple[int, int, int]]:
@@ -709,6 +719,7 @@ class TraceWriter(Writer):
         self._getter = operator.itemgetter(*self._names)
         sample = np.dtype(order + _STORED[planned.format_code])
         self._record = np.dtype([("h", header), ("s", sample, (planned.n_samples,))])
+        self._buffer: np.ndarray | None = None
         self._first = np.cumsum([0, *(b.n_traces for b in layout.blocks)]).tolist()
         self._fixed = {
             "TRACE_SAMPLE_COUNT": planned.n_samples,
@@ -734,7 +745,7 @@ class TraceWriter(Writer):
     def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
         if self._plan.format_code == 2:
             check_int32(data, self.layout, NAME)
-        records = np.zeros(len(data), self._record)
+        records = self._records(len(data))
         block = self.layout.blocks[block_index]
         first = self._first[block_index] + start
         metas = block.traces[start : start + len(data)]
@@ -747,6 +758,15 @@ class TraceWriter(Writer):
                 headers[name] = column
         records["s"] = data
         self._out.write(records.view(np.uint8).data)
+
+    def _records(self, n: int) -> np.ndarray:
+        """``n`` records with zeroed headers (their samples are about to be overwritten), in
+        memory kept between calls."""
+        if self._buffer is None or len(self._buffer) < n:
+            self._buffer = np.zeros(n, self._record)
+        records = self._buffer[:n]
+        records.view(np.uint8).reshape(n, -1)[:, : traceheader.HEADER_BYTES] = 0
+        return records
 
     def _header_words(self, metas: list[TraceMeta], first: int) -> np.ndarray | None:
         """The trace header words of these traces as (traces, words) int64, or None when a

@@ -328,7 +328,7 @@ def fits_int32(data: np.ndarray) -> bool:
     """True if every sample of an integer array fits int32 (floats: always true)."""
     if data.dtype.kind not in "iu" or data.dtype.itemsize < 4 or data.size == 0:
         return True
-    if data.dtype == np.int32:
+    if data.dtype.kind == "i" and data.dtype.itemsize == 4:  # int32, either byte order
         return True
     info = np.iinfo(np.int32)
     return int(data.min()) >= info.min and int(data.max()) <= info.max
