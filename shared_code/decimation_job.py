@@ -14,6 +14,7 @@ interior (shorter than two edges) is decimated in ``extend`` mode without seams.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,16 +141,19 @@ def plan_block(
         )  # fmt: skip
 
     store = SeamStore(share_root, cfg.name, stream_signature(cfg.name, plan.input_rate, traces))
-    head = Edge(block.columns(0, size)[rows], block.starttime_ns, owner)
-    tail = Edge(block.columns(n - size, n)[rows], _edge_start(block, n - size), owner)
+    head_samples, tail_samples = block.edges(size)
+    head = Edge(head_samples[rows], block.starttime_ns, owner)
+    tail = Edge(tail_samples[rows], _edge_start(block, n - size), owner)
     start_key = boundary_key(block.starttime_ns, plan.input_rate)
     end_key = boundary_key(_end_ns(block), plan.input_rate)
-    meta = {
-        "field": cfg.name,
-        "input_rate_hz": block.sampling_rate,
-        "output_rate_hz": target_rate_hz,
-        "traces": [_trace_dict(t) for t in traces],
-    }
+    meta = json.dumps(
+        {
+            "field": cfg.name,
+            "input_rate_hz": block.sampling_rate,
+            "output_rate_hz": target_rate_hz,
+            "traces": [_trace_dict(t) for t in traces],
+        }
+    )
     # Both sides write before they look: of two neighbours running at once, at least one
     # sees the other's edge.
     store.put_edge(start_key, HEAD, head, meta)

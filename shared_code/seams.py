@@ -11,7 +11,7 @@ Mechanism (edges on the share, no coordinator):
 
 1. Every file writes its raw *edges* to ``state/seams/<field>/<stream>/<boundary>/``:
    the first S input samples as ``head`` at the boundary key of its start, the last S as
-   ``tail`` at the key of its end (S covers twice the support), one ``.npz`` each. The
+   ``tail`` at the key of its end (S covers twice the support), one ``.edge`` file each. The
    boundary key is the boundary's index on the absolute input-sample grid, so A's end and
    B's start meet on the same key whatever order they come in. ``<stream>`` is a hash of the
    field, the input rate and the traces' identities, so only files of the same stream meet.
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import math
 import os
@@ -46,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -92,36 +91,32 @@ class SeamStore:
         return f"{self.relative}/{key}"
 
     def _edge_path(self, key: int, side: str) -> str:
-        return f"{self._dir(key)}/{side}.npz"
+        return f"{self._dir(key)}/{side}{EDGE_SUFFIX}"
 
-    def put_edge(self, key: int, side: str, edge: Edge, meta: dict[str, Any]) -> None:
+    def put_edge(self, key: int, side: str, edge: Edge, meta: dict[str, Any] | str) -> None:
         """Store an edge (``side`` is ``head`` or ``tail``) with ``meta``: what a sweep needs to
-        emit a lonely half on its own (field, rates in Hz, trace identities). One file, written
-        atomically: a present edge is a complete edge."""
-        record = {**meta, "starttime_ns": edge.starttime_ns, "owner": edge.owner}
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            data=edge.data,
-            meta=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
-        )
+        emit a lonely half on its own (field, rates in Hz, trace identities), as a dict or
+        already JSON-encoded (a file's two edges share it). One file, written atomically: a
+        present edge is a complete edge. See :func:`write_edge` for the file's layout."""
+        text = meta if isinstance(meta, str) else json.dumps(meta)
+        own = json.dumps({"starttime_ns": edge.starttime_ns, "owner": edge.owner})
         with atomic_writer(self.share_root, self._edge_path(key, side)) as (_tmp, fh):
-            fh.write(buffer.getvalue())
+            write_edge(fh, text, own, edge.data)
 
     def edge_meta(self, key: int, side: str) -> dict[str, Any] | None:
         path = resolve(self.share_root, self._edge_path(key, side))
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as archive:
-            return dict(json.loads(archive["meta"].tobytes()))
+        with open(path, "rb") as fh:
+            return read_edge(fh, path, with_data=False)[0]
 
     def get_edge(self, key: int, side: str) -> Edge | None:
         path = resolve(self.share_root, self._edge_path(key, side))
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(archive["meta"].tobytes())
-            data = archive["data"]
+        with open(path, "rb") as fh:
+            meta, data = read_edge(fh, path, with_data=True)
+        assert data is not None
         return Edge(data=data, starttime_ns=int(meta["starttime_ns"]), owner=str(meta["owner"]))
 
     def claimed(self, key: int, half: str) -> bool:
@@ -152,6 +147,34 @@ class SeamStore:
             for child in base.iterdir():
                 with contextlib.suppress(ValueError):
                     yield int(child.name)
+
+
+#: Edge files: a magic line, then three ``.npy`` arrays (numpy's own format, read with
+#: ``allow_pickle=False``): the stream's metadata as UTF-8 JSON bytes, this edge's own
+#: (start time, owner) likewise, and the samples (traces × samples). Plain ``.npy`` blocks
+#: rather than ``.npz``: no zip CRC over megabytes of samples and no copy through memory.
+EDGE_SUFFIX = ".edge"
+EDGE_MAGIC = b"CCS-PASSIVE EDGE 1\n"
+
+
+def write_edge(fh: BinaryIO, meta_json: str, own_json: str, data: np.ndarray) -> None:
+    """Write an edge file's content (see :data:`EDGE_MAGIC`) to an open binary file."""
+    fh.write(EDGE_MAGIC)
+    for text in (meta_json, own_json):
+        np.lib.format.write_array(fh, np.frombuffer(text.encode(), np.uint8))
+    np.lib.format.write_array(fh, np.ascontiguousarray(data), allow_pickle=False)
+
+
+def read_edge(
+    fh: BinaryIO, path: Path, *, with_data: bool
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The metadata (stream's and edge's merged) and, if asked, the samples of an edge file."""
+    if fh.read(len(EDGE_MAGIC)) != EDGE_MAGIC:
+        raise ValueError(f"{path}: not a seam edge file")
+    meta = dict(json.loads(np.lib.format.read_array(fh, allow_pickle=False).tobytes()))
+    meta.update(json.loads(np.lib.format.read_array(fh, allow_pickle=False).tobytes()))
+    data = np.lib.format.read_array(fh, allow_pickle=False) if with_data else None
+    return meta, data
 
 
 def _read_owner(path: Path) -> str:

@@ -105,6 +105,11 @@ class BlockSource(BlockLayout, ABC):
     def columns(self, start: int, stop: int) -> np.ndarray:
         """Samples ``[start, stop)`` of every trace of the block: (n_traces, stop - start)."""
 
+    def edges(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first and the last ``size`` samples of every trace: (head, tail), each
+        (n_traces, size); ``size`` ≤ n_samples."""
+        return self.columns(0, size), self.columns(self.n_samples - size, self.n_samples)
+
     def stored_rows(self, start: int, stop: int) -> np.ndarray:
         """Traces ``[start, stop)`` as :meth:`rows`, but possibly in the file's own byte order
         and strided (a view of the read buffer, valid until the next read of this source).
