@@ -131,7 +131,7 @@ class HeaderTable:
         self.names = names
         self.words = np.ascontiguousarray(words, dtype=np.int64)
         self.column = {n: j for j, n in enumerate(names)}
-        self._rows: list[tuple[int, ...]] | None = None
+        self._rows: dict[int, tuple[int, ...]] = {}
         self._timing: list[tuple[int, ...]] | None = None
 
     @classmethod
@@ -150,16 +150,16 @@ class HeaderTable:
         return [HeaderRow(self, i) for i in range(len(self.words))]
 
     def row_tuple(self, i: int) -> tuple[int, ...]:
-        """Row ``i`` as Python ints (all rows converted once, on first use)."""
-        if self._rows is None:
-            self._rows = [tuple(r) for r in self.words.tolist()]
-        return self._rows[i]
+        """Row ``i`` as Python ints (converted on first use, then kept)."""
+        row = self._rows.get(i)
+        if row is None:
+            row = self._rows[i] = tuple(self.words[i].tolist())
+        return row
 
     def set_word(self, i: int, j: int, value: int) -> None:
         self.words[i, j] = value
         self._timing = None
-        if self._rows is not None:
-            self._rows[i] = tuple(self.words[i].tolist())
+        self._rows.pop(i, None)
 
     def timing_key(self, i: int) -> tuple[int, ...]:
         """:func:`timing_key` of row ``i`` (all rows computed once, on first use)."""
