@@ -58,6 +58,15 @@ def assert_source_is_recording(source: formats.Source, recording: Recording) -> 
             columns = got.columns(start, stop)
             assert columns.dtype == want.data.dtype
             np.testing.assert_array_equal(columns, want.data[:, start:stop])
+        for start, stop in [(0, n), (1, n - 1), (n - 1, n)]:
+            stored = got.stored_rows(start, stop)
+            # Same values; the type may differ only in byte order.
+            assert stored.dtype.newbyteorder("=") == want.data.dtype
+            np.testing.assert_array_equal(stored, want.data[start:stop])
+        for size in sorted({1, 17, ns // 2, ns - 1, ns}):
+            head, tail = got.edges(size)
+            np.testing.assert_array_equal(head, want.data[:, :size])
+            np.testing.assert_array_equal(tail, want.data[:, ns - size :])
 
 
 @pytest.mark.parametrize("fmt", BUILDERS)

@@ -152,3 +152,22 @@ def test_a_missing_neighbour_is_a_gap_delivered_after_the_timeout(
             abs(gap[4].timestamp - (START.timestamp() + 3 * per_file)) < 0.02
         )  # data up to the gap
         assert abs(gap[5].timestamp - (START.timestamp() + 4 * per_file)) < 0.02
+
+
+def test_edge_files_round_trip_and_refuse_other_files(tmp_path: Path) -> None:
+    from shared_code.seams import HEAD, Edge, SeamStore
+
+    store = SeamStore(tmp_path, "grane", "abc")
+    data = np.arange(24, dtype=np.int32).reshape(3, 8)
+    meta = {"field": "grane", "traces": [{"index": i} for i in range(3)]}
+    store.put_edge(42, HEAD, Edge(data, 123, "blob@etag"), meta)
+    edge = store.get_edge(42, HEAD)
+    assert edge is not None
+    np.testing.assert_array_equal(edge.data, data)
+    assert edge.data.dtype == np.int32
+    assert (edge.starttime_ns, edge.owner) == (123, "blob@etag")
+    assert store.edge_meta(42, HEAD) == {**meta, "starttime_ns": 123, "owner": "blob@etag"}
+    path = next((tmp_path / "state").rglob("head.edge"))
+    path.write_bytes(b"PK\x03\x04 not an edge")
+    with pytest.raises(ValueError, match="not a seam edge file"):
+        store.get_edge(42, HEAD)

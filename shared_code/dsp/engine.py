@@ -143,7 +143,8 @@ def decimate(
     n_traces, n_in = data.shape
     chain = _chain(plan, int(starttime_ns), n_in, mode)
     integer = data.dtype.kind in "iub"
-    work = np.float32 if data.dtype in (np.float32, np.float16) else np.float64
+    # By kind and size, not dtype equality: a file's big-endian float32 is float32 too.
+    work = np.float32 if data.dtype.kind == "f" and data.dtype.itemsize <= 4 else np.float64
     rule: Extension = extension if mode == "extend" else "zero"
     # Integer traces may be centred and filtered in float32 (see FLOAT32_COUNTS), block by
     # block where their range allows. Zeros beyond the edges would become the midrange once
