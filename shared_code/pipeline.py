@@ -191,7 +191,8 @@ def _seed_traces(
         for trace in block.traces:
             index = indices[position] if indices is not None else trace.index
             position += 1
-            sid = cfg.seed_id(replace(trace, index=index), block.sampling_rate)
+            renumbered = trace if index == trace.index else replace(trace, index=index)
+            sid = cfg.seed_id(renumbered, block.sampling_rate)
             net, sta, loc, cha = sid.split(".")
             out.append(TraceMeta(index=index, network=net, station=sta, location=loc, channel=cha))
             seed_ids.append(sid)
