@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
+
+from shared_code.writeback import EarlyWriteback
 
 DECIMATED = "decimated"
 MSEED = "mseed"
@@ -155,20 +157,26 @@ def ensure_layout(share_root: Path) -> None:
 def atomic_writer(share_root: Path, relative: str) -> Iterator[tuple[Path, BinaryIO]]:
     """Write a share file atomically: a staging name, fsync, then rename into place.
 
-    Yields ``(staging_path, file)``. A reader of the final path sees either the previous
-    complete file or the new complete file, never a partial one; on error the staging file is
-    removed and the final path is left as it was. The staging area lies outside ``mseed/``
-    (seedlink never sees it) but on the same share, so the rename is atomic.
+    Yields ``(staging_path, file)``; the file is flushed to the device in the background as it
+    grows (:mod:`shared_code.writeback`) and fsynced at the end. A reader of the final path
+    sees either the previous complete file or the new complete file, never a partial one; on
+    error the staging file is removed and the final path is left as it was. The staging area
+    lies outside ``mseed/`` (seedlink never sees it) but on the same share, so the rename is
+    atomic.
     """
     target = resolve(share_root, relative)
     staging_dir = share_root / STAGING
     staging_dir.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir / f"{uuid.uuid4().hex}{target.suffix}.part"
     try:
-        with open(tmp, "wb") as fh:
-            yield tmp, fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        with open(tmp, "wb") as raw:
+            fh = EarlyWriteback(raw)
+            try:
+                yield tmp, cast(BinaryIO, fh)
+            finally:
+                fh.finish()  # no flush left running on a file about to be closed or removed
+            raw.flush()
+            os.fsync(raw.fileno())
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
     finally:

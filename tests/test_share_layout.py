@@ -65,3 +65,36 @@ def test_atomic_write_leaves_no_partial_file(share: Path) -> None:
     assert resolve(share, target).read_bytes() == b"old"
     assert not list((share / "staging").iterdir())
     assert not [p for p in (share / "mseed").rglob("*") if p.suffix == ".part"]
+
+
+def test_a_large_file_is_written_whole_through_background_flushes(share: Path) -> None:
+    chunks = [bytes([i]) * (3 << 20) for i in range(7)]  # 21 MiB: two background flushes
+    with atomic_writer(share, "decimated/snorre/big.sgy") as (_tmp, fh):
+        for chunk in chunks:
+            assert fh.write(chunk) == len(chunk)
+    assert resolve(share, "decimated/snorre/big.sgy").read_bytes() == b"".join(chunks)
+
+
+def test_a_failed_background_flush_fails_the_write() -> None:
+    """The background fdatasync's error reaches the writer at finish() (here the descriptor
+    is a pipe, which cannot be synced: EINVAL from the kernel)."""
+    import io
+    import os
+
+    from shared_code.writeback import EarlyWriteback
+
+    read_end, write_end = os.pipe()
+
+    class OnPipe(io.BytesIO):
+        def fileno(self) -> int:
+            return write_end
+
+    try:
+        fh = EarlyWriteback(OnPipe(), every=10)
+        assert fh.write(b"x" * 20) == 20
+        with pytest.raises(OSError):
+            fh.finish()
+        fh.finish()  # reported once
+    finally:
+        os.close(read_end)
+        os.close(write_end)
