@@ -178,14 +178,15 @@ def decimate(
             # Centred on the way into the first stage's float32 buffer, exactly.
             y32 = _run_chain(part, chain, np.float32, rule, ws, offset=off, rows_plans=rows32)
             y = ws.get("y64", y32.shape, np.float64)
-            np.copyto(y, y32)
-            dc = ws.get("dc", y32.shape, np.float64)
-            np.multiply(off, gain, out=dc)
-            y += dc
+            np.multiply(off, gain, out=y)
+            y += y32
+            # Far from the int32 limits a centred trace cannot overshoot them: no clip pass,
+            # and the rounding writes the counts straight into the output.
+            if int(np.abs(off).max()) <= _NO_CLIP_BELOW:
+                np.rint(y, out=out[c0:c1], casting="unsafe")
+                continue
             np.rint(y, out=y)
-            # Far from the int32 limits a centred trace cannot overshoot them: no clip pass.
-            if int(np.abs(off).max()) > _NO_CLIP_BELOW:
-                np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
+            np.clip(y, np.iinfo(np.int32).min, np.iinfo(np.int32).max, out=y)
         else:
             y = _run_chain(part, chain, np.float64 if integer else work, rule, ws)
             if integer:
