@@ -173,8 +173,9 @@ def decimate(
     for c0 in range(0, n_traces, block):
         c1 = min(n_traces, c0 + block)
         part = _native(data[c0:c1], ws)
-        off = _centre(part) if centre else None
-        if off is not None:
+        centred = _centre(part) if centre else None
+        if centred is not None:
+            off, largest = centred
             # Centred on the way into the first stage's float32 buffer, exactly.
             y32 = _run_chain(part, chain, np.float32, rule, ws, offset=off, rows_plans=rows32)
             y = ws.get("y64", y32.shape, np.float64)
@@ -182,7 +183,7 @@ def decimate(
             y += y32
             # Far from the int32 limits a centred trace cannot overshoot them: no clip pass,
             # and the rounding writes the counts straight into the output.
-            if int(np.abs(off).max()) <= _NO_CLIP_BELOW:
+            if largest <= _NO_CLIP_BELOW:
                 np.rint(y, out=out[c0:c1], casting="unsafe")
                 continue
             np.rint(y, out=y)
@@ -208,11 +209,18 @@ class _Workspace:
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, np.dtype], np.ndarray] = {}
+        # The views handed out, by request: every block of a call but the last asks for the
+        # same shapes, and a dict lookup is a tenth of the cost of building the view.
+        self._views: dict[tuple[str, tuple[int, ...], DTypeLike], np.ndarray] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
         """An uninitialised C-contiguous array of this shape, reusing ``name``'s memory.
 
         Valid until the next ``get`` of the same name in this thread."""
+        key = (name, shape, dtype)
+        view = self._views.get(key)
+        if view is not None:
+            return view
         dt = np.dtype(dtype)
         size = math.prod(shape)
         if size * dt.itemsize > _WORKSPACE_KEEP_BYTES:
@@ -221,11 +229,18 @@ class _Workspace:
         if flat is None or flat.size < size:
             flat = np.empty(size, dt)
             self._arrays[(name, dt)] = flat
-        return flat[:size].reshape(shape)
+            # Views of the memory just dropped must not be handed out again.
+            self._views = {k: v for k, v in self._views.items() if k[0] != name}
+        view = flat[:size].reshape(shape)
+        if len(self._views) < _WORKSPACE_VIEWS:
+            self._views[key] = view
+        return view
 
 
 #: Largest scratch array a thread's workspace keeps between calls, bytes.
 _WORKSPACE_KEEP_BYTES = 8 << 20
+#: Views a workspace remembers (a few shapes per call; the bound keeps odd workloads small).
+_WORKSPACE_VIEWS = 256
 _local = threading.local()
 
 
@@ -252,28 +267,29 @@ def _native(part: np.ndarray, ws: _Workspace) -> np.ndarray:
 _NO_CLIP_BELOW = (1 << 31) - (1 << 21)
 
 
-def _centre(part: np.ndarray) -> np.ndarray | None:
-    """Per-trace midranges (integers, traces × 1) of a block of integer traces, or None if a
-    trace strays more than FLOAT32_COUNTS from its midrange (then the block uses float64).
-    The midranges come as float32 when every count of the block is exact in float32 (24-bit
-    digitisers: always), as integers otherwise.
+def _centre(part: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Per-trace midranges (traces × 1) of a block of integer traces and the largest of their
+    magnitudes, or None if a trace strays more than FLOAT32_COUNTS from its midrange (then
+    the block uses float64). The midranges come as float32 when every count of the block is
+    exact in float32 (24-bit digitisers: always), as integers otherwise.
 
     The block is small (~_BLOCK_BYTES): these passes run from cache, just before the first
-    stage reads the same samples.
+    stage reads the same samples; the few per-trace numbers are handled as Python ints.
     """
-    hi = part.max(axis=1).astype(np.int64)
-    lo = part.min(axis=1).astype(np.int64)
-    if int((hi - lo).max()) > 2 * FLOAT32_COUNTS:
+    his = part.max(axis=1).tolist()
+    los = part.min(axis=1).tolist()
+    if max(h - lo for h, lo in zip(his, los, strict=True)) > 2 * FLOAT32_COUNTS:
         return None
-    mid = ((hi + lo) // 2)[:, None]
-    if max(int(hi.max()), -int(lo.min())) < _FLOAT32_EXACT:
+    mids = [(h + lo) // 2 for h, lo in zip(his, los, strict=True)]
+    largest = max(abs(m) for m in mids)
+    if max(*his, -min(los)) < _FLOAT32_EXACT:
         # Every count and midrange is exact in float32, and so is their difference (an
         # integer of at most FLOAT32_COUNTS): the fill may cast first and subtract in float.
-        return mid.astype(np.float32)
+        return np.array(mids, np.float32)[:, None], largest
     # Signed, and wide enough for the midrange: int32 for up to 32-bit signed counts, int64
     # for uint32/int64; subtracted in integers on the way into the float buffer.
     signed = np.int32 if part.dtype.itemsize < 4 or part.dtype == np.int32 else np.int64
-    return mid.astype(signed)
+    return np.array(mids, signed)[:, None], largest
 
 
 #: Integers below this magnitude are exact in float32 (24-bit significand).
@@ -618,6 +634,12 @@ def _fill_extended(
             dest -= offset
         else:
             np.subtract(window, offset, out=dest, dtype=offset.dtype, casting="unsafe")
+    if rule == "zero":
+        # Zeros: in valid mode these samples feed only outputs that are dropped (any finite
+        # value would do), in extend mode there is no offset (see decimate).
+        buf[:, :left] = 0
+        buf[:, length - right :] = 0
+        return
     int_or_buf = buf.dtype if offset is None else np.dtype(np.int64)
     if left > 0:
         dist = -(start + np.arange(left))  # distance from x[0], far first
