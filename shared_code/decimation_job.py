@@ -39,6 +39,7 @@ from shared_code.seams import (
     edge_length,
     seam_piece,
     stream_signature,
+    trace_columns,
 )
 from shared_code.waveforms import NS_PER_S, TraceMeta
 
@@ -151,7 +152,7 @@ def plan_block(
             "field": cfg.name,
             "input_rate_hz": block.sampling_rate,
             "output_rate_hz": target_rate_hz,
-            "traces": [_trace_dict(t) for t in traces],
+            "traces": trace_columns(traces),
         }
     )
     # Both sides write before they look: of two neighbours running at once, at least one
@@ -185,11 +186,6 @@ def plan_block(
     total = interior.n_samples + sum(p.n_samples for p in (head_piece, tail_piece) if p is not None)
     return BlockJob(block, rows, traces, plan, "valid", head_piece, tail_piece, first, total,
                     out_dtype)  # fmt: skip
-
-
-def _trace_dict(t: TraceMeta) -> dict[str, object]:
-    return {"index": t.index, "network": t.network, "station": t.station,
-            "location": t.location, "channel": t.channel}  # fmt: skip
 
 
 def plan_file(

@@ -18,9 +18,18 @@ from pathlib import Path
 from shared_code import formats
 from shared_code.dsp import design
 from shared_code.fields import FieldRegistry
-from shared_code.seams import HEAD, LEFT, RIGHT, SEAMS, TAIL, SeamStore, seam_piece
+from shared_code.seams import (
+    HEAD,
+    LEFT,
+    RIGHT,
+    SEAMS,
+    TAIL,
+    SeamStore,
+    seam_piece,
+    traces_from_columns,
+)
 from shared_code.share_layout import atomic_writer, seam_mseed_path
-from shared_code.waveforms import NS_PER_S, Block, Recording, TraceMeta
+from shared_code.waveforms import NS_PER_S, Block, Recording
 
 log = logging.getLogger(__name__)
 SWEEP_OWNER = "seam-sweep"
@@ -93,7 +102,7 @@ def _emit(
     )
     relative = seam_mseed_path(cfg.name, stream, key, half)
     if piece.n_samples:
-        traces = [TraceMeta(**t) for t in meta["traces"]]
+        traces = traces_from_columns(meta["traces"])
         rate = plan.output_rate_hz
         for trace in traces:
             sid = cfg.seed_id(trace, rate)

@@ -66,6 +66,21 @@ def stream_signature(field: str, rate: Fraction, traces: Iterable[TraceMeta]) ->
     return digest.hexdigest()[:20]
 
 
+#: The trace identities an edge's metadata carries, as columns (one list per attribute:
+#: thousands of traces encode as a few JSON lists, not thousands of objects).
+TRACE_ID_COLUMNS = ("index", "network", "station", "location", "channel")
+
+
+def trace_columns(traces: list[TraceMeta]) -> dict[str, list[object]]:
+    return {name: [getattr(t, name) for t in traces] for name in TRACE_ID_COLUMNS}
+
+
+def traces_from_columns(columns: dict[str, list[Any]]) -> list[TraceMeta]:
+    """The inverse of :func:`trace_columns` (identities only; no headers)."""
+    rows = zip(*(columns[name] for name in TRACE_ID_COLUMNS), strict=True)
+    return [TraceMeta(**dict(zip(TRACE_ID_COLUMNS, row, strict=True))) for row in rows]
+
+
 def boundary_key(time_ns: int, rate: Fraction) -> int:
     """The boundary's index on the absolute input grid (samples since 1970 at ``rate`` Hz)."""
     return round(Fraction(time_ns, NS_PER_S) * rate)

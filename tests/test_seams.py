@@ -171,3 +171,12 @@ def test_edge_files_round_trip_and_refuse_other_files(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 not an edge")
     with pytest.raises(ValueError, match="not a seam edge file"):
         store.get_edge(42, HEAD)
+
+
+def test_trace_identities_travel_as_columns() -> None:
+    from shared_code.seams import trace_columns, traces_from_columns
+
+    traces = [TraceMeta(index=i, network="XG", station=f"S{i}", channel="HHZ") for i in range(4)]
+    columns = trace_columns(traces)
+    assert columns["station"] == ["S0", "S1", "S2", "S3"]
+    assert traces_from_columns(columns) == traces
