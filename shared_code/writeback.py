@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 #: Bytes written between background flushes.
 WRITEBACK_BYTES = 8 << 20
+#: fdatasync where the platform has it (Linux); macOS's Python has only fsync.
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 class EarlyWriteback:
@@ -44,7 +46,7 @@ class EarlyWriteback:
 
     def _sync(self) -> None:
         try:
-            os.fdatasync(self._raw.fileno())
+            _datasync(self._raw.fileno())
         except OSError as exc:  # raised by finish(), in the writer's thread
             self._error = exc
 
