@@ -16,5 +16,6 @@ if [ -f scripts/check_infra.sh ]; then
   echo "==> infrastructure checks"
   bash scripts/check_infra.sh
 fi
-echo "==> pytest"
+bash scripts/test_blas_kernels.sh
+echo "==> pytest (OpenBLAS kernel: $(.venv/bin/python scripts/blas_kernels.py current))"
 .venv/bin/python -m pytest "$@"
