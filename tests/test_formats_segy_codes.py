@@ -212,3 +212,21 @@ def test_end_to_end_decimation(tmp_path: Path, code: int, dtype: str) -> None:
         assert abs(middle.mean() - offset) <= 1e-3 * offset + 0.02 * amplitude + ulp
         half_range = (middle.max() - middle.min()) / 2
         assert abs(half_range - amplitude) <= 0.01 * amplitude + ulp
+
+
+@pytest.mark.parametrize("code", [8, 11, 16])
+def test_passthrough_of_small_integers_is_int32(tmp_path: Path, code: int) -> None:
+    """int8, uint16 and uint8 files at the target rate are written as int32 (code 2): every
+    value kept, including uint16's 65535."""
+    path = tmp_path / "t.sgy"
+    data = _make(path, code, "little")
+    with formats.open_source(path, "x") as source:
+        layout = formats.Layout(source.format, source.source, source.file_headers, source.blocks)
+        planned = segy.plan_layout(layout)
+        assert isinstance(planned, segy.Plan) and planned.format_code == 2
+        out = tmp_path / "out.sgy"
+        with formats.open_writer("SEGY", out, layout) as writer:
+            writer.write_rows(0, 0, source.blocks[0].rows(0, N_TRACES))
+    written = _segyio_decoded(out, "little")
+    assert written.dtype == np.int32
+    np.testing.assert_array_equal(written, data.astype(np.int64))

@@ -228,3 +228,41 @@ def test_su_negative_interval_is_refused(tmp_path: Path, endian: str) -> None:
         f"raw/x.su: SU trace 0 bytes 117-118 (dt) hold -2 µs ({endian}-endian): not a valid "
         "sample interval"
     )
+
+
+@pytest.mark.parametrize("endian", ["big", "little"])
+@pytest.mark.parametrize("minor", [0, 1])
+def test_segyio_made_rev2_files(tmp_path: Path, endian: str, minor: int) -> None:
+    """segyio writes the rev 2 major and minor bytes (3501, 3502) but not bytes 3507-3510:
+    put survey type 3 at 3509-3510 by hand. Rev 2.1 reads it as the survey type (no trace
+    header extensions); rev 2.0 reads bytes 3507-3510 as a count of 3 and refuses it, naming
+    the word."""
+    import segyio
+
+    path = tmp_path / "t"
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount, spec.endian = 2, list(range(20)), 2, endian
+    data = np.arange(40, dtype=np.int32).reshape(2, 20) - 20
+    with segyio.create(str(path), spec) as f:
+        f.bin.update(
+            {
+                segyio.BinField.Interval: 1000,
+                segyio.BinField.SEGYRevision: 2,
+                segyio.BinField.SEGYRevisionMinor: minor,
+            }
+        )
+        for i in range(2):
+            f.header[i] = {segyio.TraceField.TRACE_SAMPLE_INTERVAL: 1000}
+            f.trace[i] = data[i]
+    raw = bytearray(path.read_bytes())
+    # segyio writes the two revision bytes as one 16-bit word in the file's byte order.
+    assert raw[3500:3502] == (bytes([2, minor]) if endian == "big" else bytes([minor, 2]))
+    struct.pack_into(">h" if endian == "big" else "<h", raw, 3508, 3)
+    path.write_bytes(bytes(raw))
+    if minor == 1:
+        recording = formats.read(path, NAME)
+        np.testing.assert_array_equal(recording.blocks[0].data, data)
+        assert "trace_header_extensions" not in recording.file_headers
+    else:
+        with pytest.raises(FormatError, match=r"bytes 3507-3510 \(rev 2.0, 32 bits\) announces"):
+            formats.read(path, NAME)

@@ -25,8 +25,8 @@ Rev 2.0 keeps N in binary bytes 3507-3510 (int32); rev 2.1 narrowed it to 3507-3
 bits) and put the survey type in 3509-3510 (so a rev 2.1 file with one extension and survey
 type 0 reads 65536 as a rev 2.0 int32). As TGSAI/segy does (src/segy/standards/fields/
 binary.py: Rev2 MAX_EXTENDED_TRACE_HEADERS (307, "int32"), Rev21 (307, "int16") and
-SURVEY_TYPE (309, "int16")), the revision (major byte 3501, minor byte 3502) picks the word;
-rev 0/1 files have no such word. The byte order is the rev 2 constant's (binary bytes
+SURVEY_TYPE (309, "int16")), the revision (major byte 3501, minor byte 3502; little-endian
+writers such as segyio swap the two) picks the word; rev 0/1 files have no such word. The byte order is the rev 2 constant's (binary bytes
 3297-3300, 0x01020304 as written) when present, else whichever order gives a known sample
 format code.
 """
@@ -147,6 +147,11 @@ def _layout(head: bytes, trace: bytes, endian: str, size: int) -> FileLayout:
     code = struct.unpack_from(f"{order}H", head, 3224)[0]
     ext_text = struct.unpack_from(f"{order}h", head, 3504)[0]
     major, minor = head[3500], head[3501]
+    if order == "<" and major in (0, 1) and minor in (1, 2):
+        # The revision written as a little-endian 16-bit word (segyio does, and rev 1 files
+        # written backwards: TGSAI/segy PR #83): bytes [minor, major]; no revision 0.1, 0.2,
+        # 1.1 or 1.2 exists to be confused with.
+        major, minor = minor, major
     revision = (major, minor if major >= 2 else 0)
     extra = 0
     if revision >= (2, 1):
