@@ -26,9 +26,9 @@ bits) and put the survey type in 3509-3510 (so a rev 2.1 file with one extension
 type 0 reads 65536 as a rev 2.0 int32). As TGSAI/segy does (src/segy/standards/fields/
 binary.py: Rev2 MAX_EXTENDED_TRACE_HEADERS (307, "int32"), Rev21 (307, "int16") and
 SURVEY_TYPE (309, "int16")), the revision (major byte 3501, minor byte 3502; little-endian
-writers such as segyio swap the two) picks the word; rev 0/1 files have no such word. The byte order is the rev 2 constant's (binary bytes
-3297-3300, 0x01020304 as written) when present, else whichever order gives a known sample
-format code.
+writers such as segyio swap the two) picks the word; rev 0/1 files have no such word. The
+byte order is the rev 2 constant's (binary bytes 3297-3300, 0x01020304 as written) when
+present, else whichever order gives a known sample format code.
 """
 
 from __future__ import annotations
