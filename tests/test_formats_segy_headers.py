@@ -266,3 +266,11 @@ def test_segyio_made_rev2_files(tmp_path: Path, endian: str, minor: int) -> None
     else:
         with pytest.raises(FormatError, match=r"bytes 3507-3510 \(rev 2.0, 32 bits\) announces"):
             formats.read(path, NAME)
+
+
+def test_trace_header_interval_word_is_signed(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    _by_hand(path, revision=(1, 0), binary_dt=2000, trace_dt=-4)
+    [block] = formats.read(path, NAME).blocks
+    assert block.sampling_rate == 500.0
+    assert block.traces[0].headers["TRACE_SAMPLE_INTERVAL"] == -4  # not 65532
