@@ -134,6 +134,8 @@ def ibm_to_float32(words: np.ndarray) -> np.ndarray:
 
 def ibm_into(words: np.ndarray, out: np.ndarray) -> None:
     """Convert 2-D IBM words (rows may be strided, each row contiguous) into float32 ``out``."""
+    if words.strides[-1] != words.itemsize:
+        words = np.ascontiguousarray(words)
     n_rows, width = words.shape
     big = words.dtype.byteorder == ">" or (words.dtype.byteorder in "=|" and _NATIVE_BIG)
     top = 0 if big else 3  # the sign-and-exponent byte of each word
