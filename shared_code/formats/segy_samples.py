@@ -29,9 +29,9 @@ F as small as 1). F * 2**(4*(e-64) - 24) has a 24-bit mantissa and a binary expo
 -280..228, so it is exact in float64, and the one float64 -> float32 cast rounds it correctly
 (nearest, ties to even). Magnitudes beyond float32 (from IBM exponent 0x61 = 16**33 on, and
 the top of 0x60) become +/-inf; those at most half the smallest float32 subnormal (2**-150,
-a tie to even) become +/-0; in between, subnormals as IEEE rounds them. A zero fraction gives +/-0 by the
-sign bit. (segyio's and SU's table method assumes a normalised fraction and is wrong when
-the leading hex digit is 0: it reads 0x41010000 as 0.53125 instead of 0.0625.)
+a tie to even) become +/-0; in between, subnormals as IEEE rounds them. A zero fraction
+gives +/-0 by the sign bit. (segyio's and SU's table method assumes a normalised fraction
+and is wrong when the leading hex digit is 0: it reads 0x41010000 as 0.53125, not 0.0625.)
 """
 
 from __future__ import annotations
