@@ -195,7 +195,9 @@ def obspy_metas(ids: list[str]) -> list:  # -> list[TraceMeta]
 
 
 def segyio_samples(path: Path, endian: str = "big", su: bool = False) -> np.ndarray:
-    """All samples as segyio decodes them (its C IBM conversion): the reference for readers."""
+    """All samples as segyio decodes them: the reference for readers (for IBM floats only of
+    normalised words in float32's normal range: segyio's table method is wrong for the rest,
+    see tests/test_formats_segy_ibm.py)."""
     import segyio
     import segyio.su
 

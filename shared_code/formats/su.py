@@ -1,9 +1,11 @@
 """Seismic Unix (SU): SEG-Y trace headers + IEEE float32 samples, no file headers.
 
 SU files carry the byte order of the machine that wrote them; both are read. There is no
-magic number, so the check is structural: a positive sample count and interval (µs) in the
-first trace header (bytes 115-118), a file size that is a whole number of such traces, and
-the same sample count in the last trace header. Timing as in
+magic number, so the check is structural: a positive sample count in the first trace header
+(bytes 115-116, unsigned), a file size that is a whole number of such traces, and the same
+sample count in the last trace header. The sample interval (µs, bytes 117-118) is a two's
+complement int16 as in SEG-Y: a file so structured whose interval is not > 0 (e.g. -2, not
+65534 µs) is refused with that reason. Timing as in
 :mod:`shared_code.formats.traceheader`. Samples are float32; written files keep the input's
 byte order (little-endian by default) and trace header words.
 """
@@ -46,9 +48,9 @@ def probe(path: Path) -> FileLayout | None:
     with open(path, "rb") as fh:
         first = fh.read(_HEADER)
         for endian, order in (("little", "<"), ("big", ">")):
-            ns, dt = struct.unpack_from(f"{order}HH", first, 114)
+            ns, dt = struct.unpack_from(f"{order}Hh", first, 114)
             trace_bytes = _HEADER + 4 * ns
-            if ns == 0 or dt == 0 or size % trace_bytes:
+            if ns == 0 or size % trace_bytes:
                 continue
             fh.seek(size - trace_bytes + 114)
             if struct.unpack(f"{order}H", fh.read(2))[0] == ns:
@@ -66,6 +68,12 @@ def open_source(path: Path, name: str) -> segy.TraceSource:
     layout = probe(path)
     if layout is None:
         raise FormatError(name, "not an SU file (no whole number of equal traces)")
+    if layout.interval_us <= 0:
+        raise FormatError(
+            name,
+            f"SU trace 0 bytes 117-118 (dt) hold {layout.interval_us} µs ({layout.endian}-endian):"
+            " not a valid sample interval",
+        )
     file = segy.TraceFile(
         path,
         name,

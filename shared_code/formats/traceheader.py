@@ -34,7 +34,7 @@ from shared_code.waveforms import NS_PER_S
 HEADER_BYTES = 240
 NS_PER_MS = 1_000_000
 _INT16 = (-32768, 32767)
-_UNSIGNED = frozenset({"TRACE_SAMPLE_COUNT", "TRACE_SAMPLE_INTERVAL"})
+_UNSIGNED = frozenset({"TRACE_SAMPLE_COUNT"})
 _DATE_FIELDS = ("YearDataRecorded", "DayOfYear", "HourOfDay", "MinuteOfHour", "SecondOfMinute")
 #: Other times in bytes 95-114 that ScalarTraceHeader also scales (so it may only change
 #: when they are all zero).
@@ -56,7 +56,9 @@ _SCALARS = (0, -10, -100, -1000, 10)
 def header_dtype(endian: str) -> np.dtype:
     """The 240-byte trace header as a numpy structured dtype, fields named as in segyio.
 
-    ``endian`` is ``"big"`` or ``"little"``. Sample count and interval are unsigned (rev 2).
+    ``endian`` is ``"big"`` or ``"little"``. The sample count (bytes 115-116) is unsigned (rev
+    2.0); the sample interval (117-118) two's complement like every other word, so an
+    invalid -2 reads as -2, not 65534 µs (see :mod:`segy_headers`).
     """
     import segyio
 
