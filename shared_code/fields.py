@@ -4,6 +4,9 @@ The configuration is data (``config/fields.toml``, path in the FIELDS_CONFIG set
 by operators and validated on load; every error names the field and the key. SEED ids follow
 the FDSN conventions: band code from the sample rate and the sensor's corner period,
 instrument code from the sensor type, orientation code from the component.
+
+:meth:`FieldConfig.seed_id` returns only ids that :meth:`FieldConfig.streams` lists (the
+SeisComP bindings are generated from that list); any other trace raises :class:`SeedIdError`.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ class FieldConfig:
         return sorted(ids)
 
     def select(self, n_traces: int) -> list[int]:
-        """Indices of the traces to keep (0-based), from the channel selection."""
+        """Channel numbers (``TraceMeta.index``, 0-based) to keep, from the channel selection;
+        every segment of a kept channel is kept."""
         if self.channels is None:
             return list(range(n_traces))
         return [i for i in self.channels if i < n_traces]
@@ -131,7 +135,7 @@ class FieldConfig:
         if self.station_source == "header" and trace.station.strip():
             station = self._header_station(trace.station, what)
             location = trace.location.strip().upper() or self.location
-            if location not in self._locations():
+            if not trace.location.isascii() or location not in self._locations():
                 raise SeedIdError(
                     f"field {self.name}: {what} has location {trace.location!r}, not one of the "
                     f"configured {list(self._locations())}; add it to key 'locations'"
@@ -162,7 +166,8 @@ class FieldConfig:
         if mapped is not None:
             return mapped
         upper = code.upper()
-        if not (upper.isascii() and _STATION.match(upper)):
+        # ASCII first: str.upper() turns some non-ASCII letters into ASCII ones ('ß' -> 'SS').
+        if not (code.isascii() and _STATION.fullmatch(upper)):
             raise SeedIdError(
                 f"field {self.name}: {what} has station {raw!r}, which is not a SEED station "
                 "code (1-5 ASCII letters/digits); map it to one with key 'station_map'"
@@ -181,32 +186,36 @@ def _describe(trace: TraceMeta) -> str:
     return f"trace {trace.index}" + (f" ({codes})" if codes.strip(".") else "")
 
 
-#: The lower edges of the FDSN band-code rate ranges (Hz), each with a rate just below it: with
-#: the target rate, they reach every band code of the rates up to the target.
+#: FDSN band codes by sample rate (Hz): (lowest rate, long-period code, short-period code).
+_BANDS = (
+    (5000.0, "J", "J"),
+    (1000.0, "F", "G"),
+    (250.0, "C", "D"),
+    (80.0, "H", "E"),
+    (10.0, "B", "S"),
+)
+#: Below the table: M above 1 Hz, L from 0.5 Hz, V from 0.05 Hz, U below.
+_LOW_BANDS = ((1.0, "M"), (0.5, "L"), (0.05, "V"))
+#: The edges of every band's rate range (Hz), each with a rate just below it: with the target
+#: rate, they reach every band code of the rates up to the target.
 _BAND_EDGES_HZ = tuple(
-    r for edge in (5000.0, 1000.0, 250.0, 80.0, 10.0, 1.0, 0.5, 0.05) for r in (edge, edge * 0.99)
+    r
+    for edge in (*(b[0] for b in _BANDS), *(b[0] for b in _LOW_BANDS))
+    for r in (edge, edge * 0.99)
 )
 
 
 def band_code(sampling_rate_hz: float, long_period: bool) -> str:
     """FDSN band code for a sample rate (Hz) and the sensor's corner period class."""
     rate = sampling_rate_hz
-    table = (
-        (5000.0, "J", "J"),
-        (1000.0, "F", "G"),
-        (250.0, "C", "D"),
-        (80.0, "H", "E"),
-        (10.0, "B", "S"),
-    )
-    for floor, lp, sp in table:
+    for floor, lp, sp in _BANDS:
         if rate >= floor:
             return lp if long_period else sp
-    if rate > 1.0:
-        return "M"
-    if rate >= 0.5:
-        return "L"
-    if rate >= 0.05:
-        return "V"
+    if rate > _LOW_BANDS[0][0]:
+        return _LOW_BANDS[0][1]
+    for floor, code in _LOW_BANDS[1:]:
+        if rate >= floor:
+            return code
     return "U"
 
 

@@ -206,7 +206,7 @@ def test_refused_file_is_recorded_and_replays_once_the_configuration_is_fixed(
 
 # --- every id seed_id returns is served by the generated bindings -----------------------------
 
-_STATIONS = ["OSE01", "OSE02", "ose03", " OSE04 ", "BGLD", "TOOLONG", "ÖSE1", "A-1", "", "9"]
+_STATIONS = ["OSE01", "OSE02", "ose03", " OSE04 ", "BGLD", "TOOLONG", "ÖSE1", "A-1", "", "9", "ßA"]
 _LOCATIONS = ["", "00", "10", "01", "xx", "ABC", "é"]
 _CHANNELS = ["", "HHZ", "EHN", "SHE", "HH1", "BDH", "hhz", "X", "LHQ", "Ω"]
 
@@ -306,6 +306,7 @@ def test_header_codes_map_to_valid_seed_codes(station: str, location: str, expec
             "with key 'station_map'",
         ),
         ("ØSE01", "", "key 'station_map'"),
+        ("ßA", "", "key 'station_map'"),  # upper-cases to ASCII 'SSA', still not a SEED code
         ("OS-01", "", "key 'station_map'"),
         (
             "OSE01",
