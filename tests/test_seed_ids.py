@@ -18,9 +18,10 @@ import pytest
 from scripts.sample_data import array_record, write_segy
 from shared_code import seiscomp
 from shared_code.fields import FieldConfig, SeedIdError, load_fields, parse_fields
+from shared_code.formats import read
 from shared_code.ledger import Ledger
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
+from shared_code.pipeline import PERMANENT_ERRORS, check_seed_ids, convert_file, decimate_file
 from shared_code.settings import get_settings
 from shared_code.share_layout import STATE, blob_paths, ensure_layout
 from shared_code.waveforms import TraceMeta
@@ -49,9 +50,9 @@ def _two_gappy_channels(path: Path) -> obspy.Stream:
     return both
 
 
-def _process(path: Path, field: str, share: Path, cfg: FieldConfig | None = None):
+def _process(path: Path, field: str, share: Path):
     ensure_layout(share)
-    cfg = cfg or load_fields(FIELDS).get(field)
+    cfg = load_fields(FIELDS).get(field)
     blob = f"{field}/2008/01/01/{path.name}"
     request, _report = decimate_file(path, blob, share, cfg, _source(blob))
     report = convert_file(request, share, cfg)
@@ -337,3 +338,31 @@ station_map = { STATION7 = "OSE01" }
 components = ["Z", "N", "E"]
 sensors = { Z = "short-period", N = "short-period", E = "short-period" }
 """).get("ose")
+
+
+def test_a_knet_station_code_is_refused_then_mapped(tmp_path: Path) -> None:
+    """ObsPy's K-NET test file carries station 'AKT013': six characters, no SEED station code.
+    Refused at decimate (naming 'station_map'); mapped once the key says where it goes."""
+    knet = Path(obspy.__file__).parent / "io" / "nied" / "tests" / "data" / "test.knet"
+    field = """
+[fields.knet]
+network = "XK"
+target_rate_hz = 50.0
+location = "00"
+station_source = "header"
+stations = ["AKT13"]
+components = ["Z"]
+sensors = { Z = "accelerometer" }
+"""
+    share = tmp_path / "share"
+    ensure_layout(share)
+    blob = "knet/2026/11/23/test.knet"
+    with pytest.raises(SeedIdError, match="has station 'AKT013', which is not a SEED station"):
+        decimate_file(knet, blob, share, parse_fields(field).get("knet"), _source(blob))
+    assert not any((share / STATE).rglob("*.*"))
+    # The end-to-end run needs a decimated container that keeps a 6-character station code
+    # (miniSEED 2 cannot): the naming is checked on the file's own trace headers.
+    cfg = parse_fields(field + 'station_map = { AKT013 = "AKT13" }\n').get("knet")
+    (trace,) = [t for block in read(knet, blob).blocks for t in block.traces]
+    assert cfg.seed_id(trace, 50.0) == "XK.AKT13.00.SNZ"  # 50 Hz: band S; accelerometer: N
+    check_seed_ids(blob, read(knet, blob).blocks, cfg, cfg.target_rate_hz)  # no refusal
