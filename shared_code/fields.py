@@ -4,6 +4,9 @@ The configuration is data (``config/fields.toml``, path in the FIELDS_CONFIG set
 by operators and validated on load; every error names the field and the key. SEED ids follow
 the FDSN conventions: band code from the sample rate and the sensor's corner period,
 instrument code from the sensor type, orientation code from the component.
+
+:meth:`FieldConfig.seed_id` returns only ids that :meth:`FieldConfig.streams` lists (the
+SeisComP bindings are generated from that list); any other trace raises :class:`SeedIdError`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,13 @@ class UnknownFieldError(LookupError):
     """A blob names a field that the configuration does not know."""
 
 
+class SeedIdError(FieldConfigError):
+    """A trace would get a SEED id outside what the field's configuration (and so SeisComP's
+    bindings, generated from it) covers: a station beyond the configured ones, a location not
+    configured, or a header code that is no valid SEED code. Permanent: once the named key is
+    edited, a replay of the file succeeds."""
+
+
 @dataclass(frozen=True)
 class FieldConfig:
     name: str
@@ -55,80 +66,156 @@ class FieldConfig:
     channels: tuple[int, ...] | None
     station_count: int
     stations: tuple[str, ...]
+    locations: tuple[str, ...] = ()
+    station_map: Mapping[str, str] = dataclass_field(default_factory=dict)
 
     def streams(self, sampling_rate_hz: float | None = None) -> list[str]:
-        """Every SEED id this field can produce at a rate (Hz; default: the target rate).
+        """Every SEED id this field can produce at a rate (Hz; default: at any rate up to the
+        target rate, since a file already at or below it passes through unchanged).
 
-        Used to create SeisComP's station bindings: index-derived stations are numbered
-        ``station_first .. station_first + station_count - 1``; header-derived ones are listed
-        in ``stations``.
+        Used to create SeisComP's station bindings, so it enumerates exactly what
+        :meth:`seed_id` accepts: numbered stations ``station_first ..
+        station_first + station_count - 1`` (``index``, and ``header`` traces without a station)
+        with ``components`` at ``location``; with ``header``, also every ``stations`` code at
+        ``location`` and each of ``locations``, with every component that has a sensor.
         """
-        rate = self.target_rate_hz if sampling_rate_hz is None else sampling_rate_hz
-        n_comp = len(self.components)
-        ids = [self.seed_id(TraceMeta(index=i), rate) for i in range(self.station_count * n_comp)]
-        for station in self.stations:
-            for i, comp in enumerate(self.components):
-                meta = TraceMeta(index=i, station=station, location=self.location, channel=comp)
-                ids.append(self.seed_id(meta, rate))
-        return sorted(set(ids))
+        rates = [self.target_rate_hz] if sampling_rate_hz is None else [sampling_rate_hz]
+        if sampling_rate_hz is None:
+            rates += [r for r in _BAND_EDGES_HZ if r <= self.target_rate_hz]
+        ids: set[str] = set()
+        numbered = [self._numbered(i) for i in range(self.station_count)]
+        header_codes = self.components + tuple(c for c in self.sensors if c not in self.components)
+        plans: list[tuple[list[str], tuple[str, ...], tuple[str, ...]]] = [
+            (numbered, (self.location,), self.components)
+        ]
+        if self.station_source == "header":
+            plans.append((list(self.stations), self._locations(), header_codes))
+        for rate in rates:
+            for stations, locations, components in plans:
+                for comp in components:
+                    channel = self._channel(comp, rate)
+                    ids.update(
+                        f"{self.network}.{sta}.{loc}.{channel}"
+                        for sta in stations
+                        for loc in locations
+                    )
+        return sorted(ids)
 
     def select(self, n_traces: int) -> list[int]:
-        """Indices of the traces to keep (0-based), from the channel selection."""
+        """Channel numbers (``TraceMeta.index``, 0-based) to keep, from the channel selection;
+        every segment of a kept channel is kept."""
         if self.channels is None:
             return list(range(n_traces))
         return [i for i in self.channels if i < n_traces]
 
     def seed_id(self, trace: TraceMeta, sampling_rate_hz: float) -> str:
-        """NET.STA.LOC.CHA for a trace at the given output rate (Hz)."""
+        """NET.STA.LOC.CHA for a trace at the given output rate (Hz).
+
+        Raises :class:`SeedIdError` for a trace whose id :meth:`streams` (and so the SeisComP
+        bindings) would not hold: the message names the trace, the station it would get, what
+        is configured, and the key to edit.
+        """
         station, location, component = self._station_location_component(trace)
-        sensor = self.sensors.get(component)
-        if sensor is None:
-            raise FieldConfigError(
-                f"field {self.name}: key 'sensors' has no sensor for component {component!r} "
-                f"(trace {trace.index})"
-            )
-        instrument, long_period = SENSORS[sensor]
-        channel = f"{band_code(sampling_rate_hz, long_period)}{instrument}{component}"
-        return f"{self.network}.{station}.{location}.{channel}"
+        return f"{self.network}.{station}.{location}.{self._channel(component, sampling_rate_hz)}"
+
+    def _channel(self, component: str, sampling_rate_hz: float) -> str:
+        instrument, long_period = SENSORS[self.sensors[component]]
+        return f"{band_code(sampling_rate_hz, long_period)}{instrument}{component}"
+
+    def _locations(self) -> tuple[str, ...]:
+        return (self.location, *(loc for loc in self.locations if loc != self.location))
+
+    def _numbered(self, number: int) -> str:
+        """The code of the field's ``number``-th numbered station (0-based)."""
+        width = 5 - len(self.station_prefix)
+        return f"{self.station_prefix}{self.station_first + number:0{width}d}"
 
     def _station_location_component(self, trace: TraceMeta) -> tuple[str, str, str]:
-        if self.station_source == "header" and trace.station:
-            station = trace.station.strip().upper()[:5]
-            location = (trace.location or self.location).strip().upper()
-            component = (trace.channel[-1:] or "Z").upper()
+        what = _describe(trace)
+        if self.station_source == "header" and trace.station.strip():
+            station = self._header_station(trace.station, what)
+            location = trace.location.strip().upper() or self.location
+            if not trace.location.isascii() or location not in self._locations():
+                raise SeedIdError(
+                    f"field {self.name}: {what} has location {trace.location!r}, not one of the "
+                    f"configured {list(self._locations())}; add it to key 'locations'"
+                )
+            component = trace.channel.strip()[-1:].upper()
             if component not in self.sensors:
                 component = self.components[trace.index % len(self.components)]
             return station, location, component
-        number = self.station_first + trace.index // len(self.components)
-        width = 5 - len(self.station_prefix)
-        if number >= 10**width:
-            raise FieldConfigError(
-                f"field {self.name}: key 'station_prefix' leaves {width} digits, too few for "
-                f"station {number} (trace {trace.index})"
+        n_comp = len(self.components)
+        number = trace.index // n_comp
+        if number >= self.station_count:
+            configured = (
+                f"{self._numbered(0)}..{self._numbered(self.station_count - 1)}"
+                if self.station_count
+                else "none"
             )
-        station = f"{self.station_prefix}{number:0{width}d}"
-        return station, self.location, self.components[trace.index % len(self.components)]
+            raise SeedIdError(
+                f"field {self.name}: {what} would be station {self._numbered(number)}, beyond "
+                f"the configured numbered stations ({configured}: key 'station_count' = "
+                f"{self.station_count}, {n_comp} components each); raise key 'station_count' "
+                "or narrow key 'channels'"
+            )
+        return self._numbered(number), self.location, self.components[trace.index % n_comp]
+
+    def _header_station(self, raw: str, what: str) -> str:
+        code = raw.strip()
+        mapped = self.station_map.get(code)
+        if mapped is not None:
+            return mapped
+        upper = code.upper()
+        # ASCII first: str.upper() turns some non-ASCII letters into ASCII ones ('ß' -> 'SS').
+        if not (code.isascii() and _STATION.fullmatch(upper)):
+            raise SeedIdError(
+                f"field {self.name}: {what} has station {raw!r}, which is not a SEED station "
+                "code (1-5 ASCII letters/digits); map it to one with key 'station_map'"
+            )
+        if upper not in self.stations:
+            raise SeedIdError(
+                f"field {self.name}: {what} has station {upper!r}, not one of the configured "
+                f"{list(self.stations)}; add it to key 'stations'"
+            )
+        return upper
+
+
+def _describe(trace: TraceMeta) -> str:
+    """How an error names a trace: its index, and its header codes where it has them."""
+    codes = ".".join((trace.network, trace.station, trace.location, trace.channel))
+    return f"trace {trace.index}" + (f" ({codes})" if codes.strip(".") else "")
+
+
+#: FDSN band codes by sample rate (Hz): (lowest rate, long-period code, short-period code).
+_BANDS = (
+    (5000.0, "J", "J"),
+    (1000.0, "F", "G"),
+    (250.0, "C", "D"),
+    (80.0, "H", "E"),
+    (10.0, "B", "S"),
+)
+#: Below the table: M above 1 Hz, L from 0.5 Hz, V from 0.05 Hz, U below.
+_LOW_BANDS = ((1.0, "M"), (0.5, "L"), (0.05, "V"))
+#: The edges of every band's rate range (Hz), each with a rate just below it: with the target
+#: rate, they reach every band code of the rates up to the target.
+_BAND_EDGES_HZ = tuple(
+    r
+    for edge in (*(b[0] for b in _BANDS), *(b[0] for b in _LOW_BANDS))
+    for r in (edge, edge * 0.99)
+)
 
 
 def band_code(sampling_rate_hz: float, long_period: bool) -> str:
     """FDSN band code for a sample rate (Hz) and the sensor's corner period class."""
     rate = sampling_rate_hz
-    table = (
-        (5000.0, "J", "J"),
-        (1000.0, "F", "G"),
-        (250.0, "C", "D"),
-        (80.0, "H", "E"),
-        (10.0, "B", "S"),
-    )
-    for floor, lp, sp in table:
+    for floor, lp, sp in _BANDS:
         if rate >= floor:
             return lp if long_period else sp
-    if rate > 1.0:
-        return "M"
-    if rate >= 0.5:
-        return "L"
-    if rate >= 0.05:
-        return "V"
+    if rate > _LOW_BANDS[0][0]:
+        return _LOW_BANDS[0][1]
+    for floor, code in _LOW_BANDS[1:]:
+        if rate >= floor:
+            return code
     return "U"
 
 
@@ -201,6 +288,11 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
                 f"field {name}: key 'sensors' has no entry for component {comp!r}"
             )
     for comp, sensor in sensors.items():
+        if comp not in ORIENTATIONS:
+            raise FieldConfigError(
+                f"field {name}: key 'sensors' component {comp!r} is not an orientation code "
+                f"from {sorted(ORIENTATIONS)}"
+            )
         if sensor not in SENSORS:
             raise FieldConfigError(
                 f"field {name}: key 'sensors' component {comp!r}: unknown sensor {sensor!r} "
@@ -209,11 +301,34 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
     station_count = raw.get("station_count", 0)
     if isinstance(station_count, bool) or not isinstance(station_count, int) or station_count < 0:
         raise FieldConfigError(f"field {name}: key 'station_count' must be a whole number >= 0")
+    width = 5 - len(prefix)
+    if first + station_count - 1 >= 10**width:
+        raise FieldConfigError(
+            f"field {name}: key 'station_prefix' {prefix!r} leaves {width} digits, too few for "
+            f"station {first + station_count - 1} (station_first + station_count - 1)"
+        )
     stations = raw.get("stations", [])
     if not isinstance(stations, list) or any(
         not isinstance(st, str) or not _STATION.match(st) for st in stations
     ):
         raise FieldConfigError(f"field {name}: key 'stations' must list 1-5 letter/digit codes")
+    locations = raw.get("locations", [])
+    if not isinstance(locations, list) or any(
+        not isinstance(loc, str) or not _LOCATION.match(loc) for loc in locations
+    ):
+        raise FieldConfigError(f"field {name}: key 'locations' must list 0-2 letter/digit codes")
+    station_map = raw.get("station_map", {})
+    if not isinstance(station_map, dict) or any(
+        not isinstance(code, str) or code not in stations for code in station_map.values()
+    ):
+        raise FieldConfigError(
+            f"field {name}: key 'station_map' must map header station codes to codes listed "
+            "in 'stations'"
+        )
+    if source == "index" and (locations or station_map):
+        raise FieldConfigError(
+            f"field {name}: keys 'locations' and 'station_map' apply to station_source 'header'"
+        )
     if source == "index" and station_count == 0:
         raise FieldConfigError(
             f"field {name}: key 'station_count' is required with station_source 'index'"
@@ -235,6 +350,8 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
         channels=_parse_channels(name, raw.get("channels")),
         station_count=station_count,
         stations=tuple(stations),
+        locations=tuple(locations),
+        station_map={str(k).strip(): v for k, v in station_map.items()},
     )
 
 

@@ -38,9 +38,11 @@ class ConvertRequest:
     ``decimated_path`` is relative to the share root; ``file_type`` is the decimated file's
     format name (``SEGY``, ``MSEED``, ``SAC``, ...); ``sampling_rate_hz`` is its rate (Hz);
     ``integer_counts`` says whether samples are integer counts (written Steim-2) or floats
-    (written FLOAT32). ``trace_indices`` gives, in file order, each decimated trace's position
-    in the raw file as compact ranges (``"0-3,8-11"``; empty: the identity), so SEED ids derived
-    from trace positions survive a channel selection.
+    (written FLOAT32). ``trace_indices`` gives, in file order, each decimated trace's channel
+    number in the raw file (``TraceMeta.index``: its position, or for formats read through ObsPy
+    its channel's order of first appearance, shared by the segments of a channel with gaps) as
+    compact ranges (``"0-3,8-11"``, repeats allowed; empty: the identity), so SEED ids derived
+    from channel numbers survive a channel selection.
     """
 
     field: str

@@ -27,7 +27,13 @@ from shared_code import formats, telemetry
 from shared_code.decimation_job import CHUNK_BYTES, plan_file, run_jobs
 from shared_code.events import BLOB_CREATED, EventError, event_type, parse_blob_created
 from shared_code.failures import record_failure
-from shared_code.fields import FieldConfig, FieldConfigError, UnknownFieldError, load_fields
+from shared_code.fields import (
+    FieldConfig,
+    FieldConfigError,
+    SeedIdError,
+    UnknownFieldError,
+    load_fields,
+)
 from shared_code.messages import (
     ConvertRequest,
     MessageError,
@@ -116,6 +122,9 @@ def decimate_file(
     owner = f"{blob_name}@{source.etag}"
     with formats.open_source(local_path, name=blob_name) as src:
         input_format = src.format
+        # Before any work or state on the share (seam edges): a trace SeisComP would not
+        # serve is refused here, not after the file was decimated.
+        check_seed_ids(blob_name, src.blocks, cfg, target)
         jobs = [j for j in plan_file(src, cfg, target, share_root, owner) if j.n_samples > 0]
         if not jobs:
             raise InputError(f"{blob_name}: the field's channel selection keeps no trace")
@@ -172,6 +181,26 @@ def decimate_file(
     return request, report
 
 
+def check_seed_ids(blob_name: str, blocks: list[Any], cfg: FieldConfig, target_hz: float) -> None:
+    """Raise :class:`SeedIdError` naming the blob if a trace the field's channel selection
+    keeps has no SEED id in the field's configuration (and so in SeisComP's bindings).
+
+    Whether a trace has an id does not depend on the rate (Hz): only its band code does.
+    """
+    for block in blocks:
+        keep = set(cfg.select(max(t.index for t in block.traces) + 1))
+        for trace in block.traces:
+            if trace.index in keep:
+                _seed_id(blob_name, cfg, trace, target_hz)
+
+
+def _seed_id(blob_name: str, cfg: FieldConfig, trace: TraceMeta, rate_hz: float) -> str:
+    try:
+        return cfg.seed_id(trace, rate_hz)
+    except SeedIdError as exc:
+        raise SeedIdError(f"{blob_name}: {exc}") from None
+
+
 def _seed_traces(
     request: ConvertRequest, blocks: list[Any], cfg: FieldConfig
 ) -> tuple[list[list[TraceMeta]], list[str]]:
@@ -192,7 +221,7 @@ def _seed_traces(
             index = indices[position] if indices is not None else trace.index
             position += 1
             renumbered = trace if index == trace.index else replace(trace, index=index)
-            sid = cfg.seed_id(renumbered, block.sampling_rate)
+            sid = _seed_id(request.source.name, cfg, renumbered, block.sampling_rate)
             net, sta, loc, cha = sid.split(".")
             out.append(TraceMeta(index=index, network=net, station=sta, location=loc, channel=cha))
             seed_ids.append(sid)

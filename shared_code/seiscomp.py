@@ -12,10 +12,19 @@ is two kinds of plain-text files under ``$SEISCOMP_ROOT/etc/key``:
 per binding) and one ``mseedscan_plugin`` process per scanned directory, which feeds every
 512-byte record it finds under that directory, recursively, to seedlink.
 
-The station list comes from :meth:`shared_code.fields.FieldConfig.streams`, the same function
-family the converter uses to name traces (``FieldConfig.seed_id``), so every SEED id the
-converter can emit at a field's target rate has a binding. ``streams.txt`` lists those ids, one
-per line, for operators and tests.
+What a binding keys on is ``NET.STA`` alone: mseedscan sends each record under a station id
+``NET.STA`` (with ``-N``, which the stock template passes; SeisComP/seedlink
+plugins/mseedscan_plugin/mseedscan.c), ``seiscomp update-config`` names each bound station
+``NET.STA`` (apps/seedlink/config/seedlink.py, ``seedlink.station.id``), and seedlink drops the
+records of any other station id with "station ... is not configured" (apps/seedlink/seedlink.cc,
+plugin packet loop). Location and channel codes are not checked: every stream of a bound
+station is served, whatever its band code.
+
+The station list comes from :meth:`shared_code.fields.FieldConfig.streams`, which enumerates
+exactly what ``FieldConfig.seed_id`` (the converter's naming) accepts, at every rate up to a
+field's target (a slower file passes through unchanged); ``seed_id`` refuses any other trace.
+So every SEED id the converter can emit has a binding. ``streams.txt`` lists those ids, one per
+line, for operators and tests; :func:`uncovered` checks ids against both.
 
 Run ``python -m shared_code.seiscomp --fields config/fields.toml --out DIR [--share-mount PATH]``;
 ``DIR`` then holds ``etc/key/...`` and ``streams.txt``, ready to be copied over
@@ -69,7 +78,7 @@ class Station:
 
 
 def stations(registry: FieldRegistry) -> list[Station]:
-    """Every station the configured fields can produce, with its SEED ids (target rates).
+    """Every station the configured fields can produce, with its SEED ids (rates up to the target).
 
     Raises BindingError when two fields would produce the same ``NET.STA``: their data would
     mix in one SeedLink station.

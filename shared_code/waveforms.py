@@ -21,7 +21,9 @@ NS_PER_S = 1_000_000_000
 class TraceMeta:
     """Identity of one trace.
 
-    ``index`` is the trace's 0-based position in the source file. SEED-style codes are filled
+    ``index`` is the trace's 0-based position in the source file; for formats read through
+    ObsPy, the channel's order of first appearance (the segments of a channel with gaps share
+    it, see ``obspy_bridge.stream_to_recording``). SEED-style codes are filled
     where the format carries them (MiniSEED, SAC, GSE2, ...), empty otherwise. ``headers``
     carries format-specific header words through decimation (e.g. SEG-Y trace header fields
     by segyio name) so a writer of the same format can restore them.

@@ -71,6 +71,16 @@ def test_band_codes(rate: float, long_period: bool, code: str) -> None:
         (lambda s: s + "bogus = 1\n", "unknown keys"),
         (lambda s: s + 'channels = ["5-2"]\n', "key 'channels'"),
         (lambda s: s.replace("network = ", "network == "), "not valid TOML"),
+        (
+            lambda s: s.replace('H = "hydrophone"', 'H = "hydrophone", x = "geophone"'),
+            "key 'sensors' component 'x' is not an orientation code",
+        ),
+        (
+            lambda s: s.replace('station_prefix = "T"', 'station_prefix = "TTTT"'),
+            "key 'station_prefix' 'TTTT' leaves 1 digits, too few for station 10",
+        ),
+        (lambda s: s + 'locations = ["01"]\n', "apply to station_source 'header'"),
+        (lambda s: s + 'station_map = { A = "B" }\n', "key 'station_map'"),
     ],
 )
 def test_invalid_configuration_names_field_and_key(edit, named: str) -> None:
@@ -82,3 +92,15 @@ def test_invalid_configuration_names_field_and_key(edit, named: str) -> None:
 def test_channel_selection() -> None:
     cfg = parse_fields(GOOD + 'channels = [0, "4-6", 9]\n').get("test")
     assert cfg.select(8) == [0, 4, 5, 6]
+
+
+def test_streams_cover_every_rate_up_to_the_target() -> None:
+    """A file at or below the target rate passes through unchanged: its band code differs."""
+    cfg = load_fields(ROOT / "config" / "fields.toml").get("snorre")
+    at_target = cfg.streams(250.0)
+    assert {s.rsplit(".", 1)[1][0] for s in at_target} == {"D"}
+    every = cfg.streams()
+    bands = {s.rsplit(".", 1)[1][0] for s in every}
+    assert bands == {"D", "E", "S", "M", "L", "V", "U"}  # 250 Hz down to below 0.05 Hz
+    assert set(at_target) < set(every)
+    assert len(every) == 7 * 100 * 4  # bands x stations x components

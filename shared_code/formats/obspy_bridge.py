@@ -57,16 +57,30 @@ def round_us(ns: int) -> int:
 def stream_to_recording(
     stream: Stream, fmt: str, name: str, header_key: str | None, file_headers: dict | None = None
 ) -> Recording:
-    """Group a Stream's traces into blocks; SEED codes and ``stats[header_key]`` per trace."""
+    """Group a Stream's traces into blocks; SEED codes and ``stats[header_key]`` per trace.
+
+    ObsPy returns one Trace per contiguous segment, so a channel with gaps is several Traces.
+    ``TraceMeta.index`` is therefore the channel's order of first appearance, by its
+    NET.STA.LOC.CHA: the segments of one channel share it (and so get one SEED id from a field
+    whose stations come from trace positions). A trace without any SEED code is a channel of
+    its own.
+    """
+    channels: dict[object, int] = {}
+
+    def channel_index(stats: Any) -> int:
+        codes = (stats.network, stats.station, stats.location, stats.channel)
+        # A code-less trace cannot be told apart from another one: a channel of its own.
+        key = codes if any(codes) else object()
+        return channels.setdefault(key, len(channels))
 
     def traces() -> Iterable[Trace]:
-        for i, tr in enumerate(stream):
+        for tr in stream:
             stats = tr.stats
             headers = plain(stats.get(header_key)) if header_key else {}
             if stats.calib != 1.0:
                 headers["calib"] = float(stats.calib)
             meta = TraceMeta(
-                index=i,
+                index=channel_index(stats),
                 network=stats.network,
                 station=stats.station,
                 location=stats.location,
