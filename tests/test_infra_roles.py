@@ -182,10 +182,11 @@ APP_CALLS: dict[tuple[str, str], str] = {
 LOCAL_ONLY_CALLS = {("ledger.Ledger.ensure_table", "create_table")}
 
 #: The Functions host's own calls on the pipeline account, for our queue trigger
-#: (functions/convert.py): it receives, deletes and (on failure, or to extend a running
-#: invocation) updates messages, and reads the queue length to scale; after maxDequeueCount it
-#: adds the message to <queue>-poison. ("Azure Queue storage trigger", "poison messages";
-#: Flex Consumption scales queue triggers on the queue's length.)
+#: (functions/convert.py), as Azure/azure-sdk-for-net's Microsoft.Azure.WebJobs.Extensions.
+#: Storage.Queues QueueProcessor makes them: receive, delete, release a failed message
+#: (ReleaseMessageAsync -> UpdateMessageAsync), read the queue length (scaling); after
+#: maxDequeueCount, CopyMessageToPoisonQueueAsync -> AddMessageAndCreateIfNotExistsAsync, which
+#: sends first and creates <queue>-poison only on QueueNotFound (it is declared in the Bicep).
 HOST_CALLS: dict[str, set[str]] = {
     "pipelineAccount::queueService::convert": {
         "Get Messages", "Delete Message", "Update Message", "Get Queue Metadata",

@@ -230,8 +230,9 @@ resource rawReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // Convert queue: enqueue (decimate, replay), and the host's queue trigger: receive, delete,
-// update visibility, read the queue's length (scaling, health). Update Message needs
-// messages/write, which only Queue Data Contributor grants.
+// release a failed message (WebJobs QueueProcessor.ReleaseMessageAsync: Update Message), read
+// the queue's length (scaling, health). Update Message needs messages/write, which among the
+// queue roles only Queue Data Contributor grants.
 resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::queueService::convert.id, site.id, roles.queueDataContributor)
   scope: pipelineAccount::queueService::convert
@@ -242,8 +243,10 @@ resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-// Poison queue: the host adds a message after maxDequeueCount failures; reconcile and status
-// read its length. Nothing in the app receives or deletes poison messages.
+// Poison queue: the host adds a message after maxDequeueCount failures (WebJobs
+// QueueProcessor.CopyMessageToPoisonQueueAsync sends first and creates the queue only on
+// QueueNotFound; it is declared in storage.bicep); reconcile and status read its length.
+// Nothing in the app receives or deletes poison messages.
 resource poisonQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataReader)
   scope: pipelineAccount::queueService::convertPoison
