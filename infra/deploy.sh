@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Deploy CCS-passive into one resource group with the az CLI (idempotent; safe to re-run).
 #
+# Only ARM and storage data-plane calls, never Microsoft Graph (`az ad`): it runs under CI's OIDC
+# service principal, which has no Graph rights (tests/test_infra_deploy.py runs it that way).
+#
 #   1. resource group + infra/main.bicep, deployEventSubscription=false
 #   2. SeisComP station bindings (python -m shared_code.seiscomp) -> bindings blob, which the
 #      VM applies within 5 minutes
@@ -81,24 +84,56 @@ with open(sys.argv[1], "rb") as fh:
 ' "$FIELDS")
 log "fields: $FIELD_NAMES"
 
-# The principal running this script gets write access to the bindings container only.
-user_type=$(az account show --query user.type -o tsv)
-if [ "$user_type" = "servicePrincipal" ]; then
-  DEPLOYER_ID=$(az ad sp show --id "$(az account show --query user.name -o tsv)" --query id -o tsv)
-  DEPLOYER_TYPE=ServicePrincipal
-else
-  DEPLOYER_ID=$(az ad signed-in-user show --query id -o tsv)
-  DEPLOYER_TYPE=User
+# The principal running this script gets write access to the bindings container only. Its object
+# id comes from ARM, never from Microsoft Graph (`az ad ...`): a CI service principal logged in
+# with OIDC normally has no Graph rights. In order: CCS_DEPLOYER_OBJECT_ID (a workflow input or
+# variable), else the `oid` claim of the ARM access token that `az account get-access-token`
+# returns (Microsoft identity platform access token claims: `oid` is the object id of the
+# principal, for users and for service principals alike).
+# https://learn.microsoft.com/cli/azure/account#az-account-get-access-token
+# https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+case "$(az account show --query user.type -o tsv)" in
+  servicePrincipal) DEPLOYER_TYPE=ServicePrincipal ;;
+  *) DEPLOYER_TYPE=User ;;
+esac
+# The token is printed as is by today's az; the CLI's preview documents redacting it unless
+# --plaintext is given (which older versions reject as an unknown argument): try both.
+token_oid() {
+  "$PYTHON" -c '
+import base64, json, sys
+parts = sys.stdin.read().strip().split(".")
+if len(parts) == 3:
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    print(json.loads(base64.urlsafe_b64decode(payload)).get("oid", ""))
+'
+}
+DEPLOYER_ID=${CCS_DEPLOYER_OBJECT_ID:-}
+if [ -z "$DEPLOYER_ID" ]; then
+  DEPLOYER_ID=$(az account get-access-token --query accessToken -o tsv 2>/dev/null | token_oid) || true
 fi
+if [ -z "$DEPLOYER_ID" ]; then
+  DEPLOYER_ID=$(az account get-access-token --plaintext --query accessToken -o tsv 2>/dev/null \
+    | token_oid) || true
+fi
+[[ "$DEPLOYER_ID" =~ ^[0-9a-fA-F-]{36}$ ]] \
+  || die "no object id for the deploying principal: set CCS_DEPLOYER_OBJECT_ID (az account get-access-token gave no oid claim)"
+log "deployer: $DEPLOYER_TYPE $DEPLOYER_ID"
 
 if [ "$DEPLOY_VM" = true ] && grep -q "CCS_SSH_PUBLIC_KEY" "$PARAMS" && [ -z "${CCS_SSH_PUBLIC_KEY:-}" ]; then
   die "$PARAMS reads the VM's SSH public key from CCS_SSH_PUBLIC_KEY, which is empty"
 fi
+# Encryption at host is a subscription feature. Reading its state needs
+# Microsoft.Features/.../read at subscription scope, which a principal scoped to the resource group
+# lacks: then the check is skipped with a warning (the VM's deployment fails later if the feature
+# is missing). A readable state other than Registered stops here, before anything is changed.
+# https://learn.microsoft.com/cli/azure/feature#az-feature-show
 if [ "$DEPLOY_VM" = true ]; then
-  state=$(az feature show --namespace Microsoft.Compute --name EncryptionAtHost \
-    --query properties.state -o tsv 2>/dev/null || echo unknown)
-  if [ "$state" != "Registered" ]; then
-    die "the VM uses encryption at host: run 'az feature register --namespace Microsoft.Compute --name EncryptionAtHost' and 'az provider register -n Microsoft.Compute' once per subscription (state: $state)"
+  if state=$(az feature show --namespace Microsoft.Compute --name EncryptionAtHost \
+    --query properties.state -o tsv 2>/dev/null); then
+    [ "$state" = "Registered" ] \
+      || die "the VM uses encryption at host (state: ${state:-unknown}): run 'az feature register --namespace Microsoft.Compute --name EncryptionAtHost' and 'az provider register -n Microsoft.Compute' once per subscription"
+  else
+    log "warning: cannot read the EncryptionAtHost feature state (no subscription-level read); assuming it is registered"
   fi
 fi
 

@@ -106,6 +106,9 @@ class Ledger:
     """The ledger table. Create with :meth:`from_settings` (or directly from a TableClient)."""
 
     table: TableClient
+    #: Create the table on first use (locally, on Azurite). In Azure the table is declared in
+    #: the Bicep and the app's Table Data role, scoped to it, could not create it anyway.
+    create_if_missing: bool = True
     _table_ready: bool = False
 
     @classmethod
@@ -120,11 +123,13 @@ class Ledger:
                 "starting with a letter"
             )
         service = table_service(settings.storage)
-        return cls(service.get_table_client(name))
+        return cls(
+            service.get_table_client(name), create_if_missing=not settings.storage.provisioned
+        )
 
     def ensure_table(self) -> None:
-        """Create the table if it does not exist (once per instance)."""
-        if self._table_ready:
+        """Create the table if it does not exist (once per instance; only when local)."""
+        if self._table_ready or not self.create_if_missing:
             return
         from azure.core.exceptions import ResourceExistsError
 

@@ -52,6 +52,17 @@ class StorageConnection:
     def uses_identity(self) -> bool:
         return self.connection_string is None
 
+    @property
+    def provisioned(self) -> bool:
+        """Tables, queues and containers already exist: the app must not create them.
+
+        True with identity-based storage (Azure): ``infra/modules/storage.bicep`` declares them,
+        and the app's data roles are scoped to each one, which cannot create it (Create Table
+        needs ``tableServices/tables/write`` at account scope). False with a connection string
+        (Azurite locally), where the app creates what is missing.
+        """
+        return self.uses_identity
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -37,6 +37,8 @@ BUILT_IN_ROLES = {
     "blobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "blobDataReader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "queueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "queueDataReader": "19e7f393-937e-4f77-808e-94535e297925",
+    "queueDataMessageSender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
     "tableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
 }
@@ -362,12 +364,14 @@ def test_roles_are_least_privilege() -> None:
     source = text(MODULES / "functionapp.bicep")
     declared = dict(re.findall(r"^\s+(\w+): '([0-9a-f-]{36})'$", block(source, "var roles"), re.M))
     assert declared == {k: BUILT_IN_ROLES[k] for k in declared}
+    # tests/test_infra_roles.py derives these from the code's storage calls.
     assert role_assignments(MODULES / "functionapp.bicep") == {
         ("hostAccount", "blobDataOwner"),
-        ("hostAccount", "queueDataContributor"),
+        ("hostAccount", "tableDataContributor"),
         ("pipelineAccount::blobService::raw", "blobDataReader"),
         ("pipelineAccount::queueService::convert", "queueDataContributor"),
-        ("pipelineAccount::queueService::convertPoison", "queueDataContributor"),
+        ("pipelineAccount::queueService::convertPoison", "queueDataReader"),
+        ("pipelineAccount::queueService::convertPoison", "queueDataMessageSender"),
         ("pipelineAccount::tableService::ledger", "tableDataContributor"),
         ("vault::shareKey", "keyVaultSecretsUser"),
     }

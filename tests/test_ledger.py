@@ -178,3 +178,35 @@ def test_superseded_version_is_not_redone(ledger: Ledger) -> None:
     ] == [BLOB]
     with pytest.raises(ValueError, match="by"):
         ledger.query(by="deleted")
+
+
+def test_local_ledger_creates_its_table(pipeline_env: dict[str, str], azurite_conn: str) -> None:
+    from azure.data.tables import TableServiceClient
+
+    ledger = Ledger.from_settings(load_settings(pipeline_env))
+    assert ledger.create_if_missing  # a connection string: Azurite, locally
+    assert _begin(ledger) is True
+    names = {t.name for t in TableServiceClient.from_connection_string(azurite_conn).list_tables()}
+    assert pipeline_env["LEDGER_TABLE"] in names
+
+
+def test_azure_ledger_never_creates_its_table(
+    pipeline_env: dict[str, str], azurite_conn: str
+) -> None:
+    """Identity-based storage: the table is the Bicep's; the app's role could not create it."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import TableServiceClient
+
+    identity = {k: v for k, v in pipeline_env.items() if k != "PIPELINE_STORAGE"}
+    for service in ("blob", "queue", "table"):
+        identity[f"PIPELINE_STORAGE__{service}ServiceUri"] = f"https://acct.{service}.example"
+    settings = load_settings(identity)
+    assert settings.storage.provisioned
+    assert Ledger.from_settings(settings).create_if_missing is False
+    # The same ledger on Azurite, with the Azure setting: a missing table stays missing.
+    service = TableServiceClient.from_connection_string(azurite_conn)
+    table = pipeline_env["LEDGER_TABLE"]
+    ledger = Ledger(service.get_table_client(table), create_if_missing=False)
+    with pytest.raises(ResourceNotFoundError):
+        _begin(ledger)
+    assert table not in {t.name for t in service.list_tables()}

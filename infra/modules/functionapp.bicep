@@ -37,10 +37,13 @@ param shareKeySecretName string
 var shareKeySetting = 'SHARE_ACCOUNT_KEY'
 var storageSuffix = environment().suffixes.storage
 
+// Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  queueDataReader: '19e7f393-937e-4f77-808e-94535e297925'
+  queueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
@@ -185,9 +188,15 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   properties: { allow: false }
 }
 
-// --- role assignments (least privilege) -----------------------------------------------------
+// --- role assignments: exactly the data roles the app uses -------------------------------------
+// tests/test_infra_roles.py derives what each scope needs from the SDK calls in shared_code/ and
+// the Functions host's documented needs, and checks these assignments are a least cover.
 
-// Host storage: what the Functions host and the Flex deployment need (keys, leases, package).
+// Host storage (AzureWebJobsStorage), what the Functions runtime needs: blobs and containers
+// (keys, timer leases, the Flex deployment package: Storage Blob Data Owner, "Connecting to host
+// storage with an identity") and tables for its diagnostic events (AZFD0003: read, write, delete,
+// add and create in Table Storage; the runtime creates those tables itself, hence account scope).
+// No queue role: the host uses queues on this account only for blob triggers, and there are none.
 resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(hostAccount.id, site.id, roles.blobDataOwner)
   scope: hostAccount
@@ -198,11 +207,11 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostAccount.id, site.id, roles.queueDataContributor)
+resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostAccount.id, site.id, roles.tableDataContributor)
   scope: hostAccount
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor)
     principalId: site.identity.principalId
     principalType: 'ServicePrincipal'
   }
@@ -220,8 +229,10 @@ resource rawReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Convert queue and its poison queue: enqueue (decimate), dequeue (convert), move to poison
-// (host), peek (health/status).
+// Convert queue: enqueue (decimate, replay), and the host's queue trigger: receive, delete,
+// release a failed message (WebJobs QueueProcessor.ReleaseMessageAsync: Update Message), read
+// the queue's length (scaling, health). Update Message needs messages/write, which among the
+// queue roles only Queue Data Contributor grants.
 resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::queueService::convert.id, site.id, roles.queueDataContributor)
   scope: pipelineAccount::queueService::convert
@@ -232,17 +243,32 @@ resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-resource poisonQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataContributor)
+// Poison queue: the host adds a message after maxDequeueCount failures (WebJobs
+// QueueProcessor.CopyMessageToPoisonQueueAsync sends first and creates the queue only on
+// QueueNotFound; it is declared in storage.bicep); reconcile and status read its length.
+// Nothing in the app receives or deletes poison messages.
+resource poisonQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataReader)
   scope: pipelineAccount::queueService::convertPoison
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataReader)
     principalId: site.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-// Ledger table: read and write entities.
+resource poisonQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataMessageSender)
+  scope: pipelineAccount::queueService::convertPoison
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataMessageSender)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Ledger table: read, insert and update entities. The table is declared in storage.bicep: a
+// role scoped to the table cannot create it (Create Table is authorised at account scope).
 resource ledgerContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::tableService::ledger.id, site.id, roles.tableDataContributor)
   scope: pipelineAccount::tableService::ledger

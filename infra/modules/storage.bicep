@@ -154,8 +154,10 @@ resource convertQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@20
   name: convertQueueName
 }
 
-// Created by the host on the first poison message anyway; declared so that its role
-// assignment and the monitoring can refer to it from day one.
+// Declared, not left to the host: the app's roles on it (read + send) cannot create a queue,
+// and its role assignment and the monitoring refer to it from day one. Like every container,
+// queue and table here, the app never creates it in Azure (shared_code/settings.py:
+// StorageConnection.provisioned).
 resource convertPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: pipelineQueue
   name: '${convertQueueName}-poison'
