@@ -333,7 +333,7 @@ def _block_layout(entry: dict[str, Any]) -> BlockLayout:
     )  # fmt: skip
     if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
         raise ValueError(f"sampling rate {rate!r}")
-    if not (isinstance(start, int) and isinstance(n_samples, int) and n_samples >= 0):
+    if not (type(start) is int and type(n_samples) is int and n_samples >= 0):  # no bools
         raise ValueError(f"start {start!r} ns or sample count {n_samples!r}")
     if dtype not in {d.str for d in _STORED.values()}:
         raise ValueError(f"sample type {dtype!r}")
@@ -341,7 +341,7 @@ def _block_layout(entry: dict[str, Any]) -> BlockLayout:
     if len({len(c) for c in columns}) != 1:
         raise ValueError("trace columns of different lengths")
     index, network, station, location, channel, headers = columns
-    if not all(isinstance(i, int) for i in index):
+    if not all(type(i) is int for i in index):
         raise ValueError("a trace index is not an integer")
     if not all(isinstance(c, str) for code in (network, station, location, channel) for c in code):
         raise ValueError("a code is not a string")
