@@ -16,6 +16,7 @@ import pytest
 
 from shared_code import formats
 from shared_code.formats import ccsw, mseed
+from shared_code.formats.obspy_bridge import round_us
 from shared_code.waveforms import Block, Recording, TraceMeta
 from tests.test_formats_streaming import assert_source_is_recording
 
@@ -269,3 +270,52 @@ def test_reading_a_200_mb_container_by_chunks_stays_bounded(tmp_path: Path) -> N
     )
     assert report["sum"] == expected
     assert report["peak_mb"] - report["before_mb"] < 40  # ~13 MB asked for, 200 MB on disk
+
+
+# --- which intermediate --------------------------------------------------------------------
+
+
+def _meta(index: int, seed_id: str) -> TraceMeta:
+    net, sta, loc, cha = seed_id.split(".")
+    return TraceMeta(index, net, sta, loc, cha)
+
+
+@pytest.mark.parametrize(
+    ("traces", "expected"),
+    [
+        ([_meta(0, "XX.A.00.HHZ"), _meta(1, "XX.B.00.HHZ")], "MSEED"),
+        ([_meta(0, "..."), _meta(99_999, "...")], "MSEED"),  # code-less: index as station
+        ([_meta(0, "XX.A.00.HHZ"), _meta(1, "XX.0..HHZ")], "MSEED"),  # digits, with codes
+        ([_meta(0, "..."), _meta(100_000, "...")], "CCSW"),  # index past 5 digits
+        ([_meta(0, "...a100"), _meta(1, "...a101")], "CCSW"),  # WIN channel
+        ([_meta(0, ".TESTbe..HHZ")], "CCSW"),  # 6-character station
+        ([_meta(0, ".GRB1.. BZ")], "CCSW"),  # ObsPy strips the space
+        ([_meta(0, ".123.."), _meta(1, "...")], "CCSW"),  # a lone digit station is an index
+        ([_meta(0, "XX.ÅS.00.HHZ")], "CCSW"),  # not ASCII
+        ([_meta(0, "XX.A.00.HHZ"), _meta(1, "XX.A.00.HHZ")], "CCSW"),  # one id twice
+    ],
+)
+def test_the_intermediate_is_miniseed_only_where_it_reads_back_exactly(
+    tmp_path: Path, traces: list[TraceMeta], expected: str
+) -> None:
+    """SEG-2 has no writer: the decimated file is miniSEED where ObsPy reads back the same
+    ids and indices, CCSW elsewhere; either way the read-back is the written recording."""
+    rng = np.random.default_rng(5)
+    # One block per trace, abutting in time: the case ObsPy's miniSEED reader joins.
+    blocks = [
+        Block(rng.integers(-99, 99, (1, 50)).astype(np.int32), 100.0, START_NS + k * 500_000_000,
+              [meta])
+        for k, meta in enumerate(traces)
+    ]  # fmt: skip
+    recording = Recording("SEG2", blocks, "x")
+    assert formats.output_format(recording) == expected
+    assert formats.output_format_for(formats.layout_of(recording)) == expected
+    path = tmp_path / "out"
+    formats.write(recording, path, expected)
+    back = formats.read(path, "out")
+    assert back.format == expected
+    for got, want in zip(back.blocks, recording.blocks, strict=True):
+        assert got.traces == want.traces
+        np.testing.assert_array_equal(got.data, want.data)
+        exact = want.starttime_ns if expected == "CCSW" else round_us(want.starttime_ns)
+        assert got.starttime_ns == exact  # miniSEED holds µs
