@@ -319,3 +319,35 @@ def test_the_intermediate_is_miniseed_only_where_it_reads_back_exactly(
         np.testing.assert_array_equal(got.data, want.data)
         exact = want.starttime_ns if expected == "CCSW" else round_us(want.starttime_ns)
         assert got.starttime_ns == exact  # miniSEED holds µs
+
+
+def test_segy_trace_headers_are_kept_as_a_word_table(tmp_path: Path) -> None:
+    """SEG-Y/SU header words (thousands of traces × ~90 words) go in binary, one int64 table
+    per block, not as JSON objects; read back as the same words. A block with one header set
+    outside the table is written as JSON objects instead, equally exact."""
+    from tests import formats_helpers as fh
+
+    src = tmp_path / "in.sgy"
+    fh.make_segy(src, 6, 50, 1000.0, "int32")
+    segy = formats.read(src)
+    [block] = segy.blocks
+    odd = Block(block.data[4:].copy(), block.sampling_rate, block.starttime_ns + 1,
+                [dataclasses.replace(t) for t in block.traces[4:]])  # fmt: skip
+    odd.traces[0].headers["Note"] = "set by hand"  # now not a plain row of the table
+    first = Block(block.data[:4], block.sampling_rate, block.starttime_ns, block.traces[:4])
+    recording = Recording("SEGY", [first, odd], "segy")
+    path = tmp_path / "h.ccsw"
+    formats.write(recording, path, "CCSW")
+    raw = path.read_bytes()
+    header = json.loads(raw[20 : _header_end(raw)])
+    names = header["blocks"][0]["header_words"]
+    assert "headers" not in header["blocks"][0] and "GroupX" in names
+    assert "header_words" not in header["blocks"][1]
+    words = np.frombuffer(raw, "<i8", 4 * len(names), _header_end(raw)).reshape(4, len(names))
+    assert words[:, names.index("GroupX")].tolist() == [t.headers["GroupX"] for t in first.traces]
+    back = formats.read(path, "h")
+    assert_exact(back, recording)
+    assert back.blocks[1].traces[0].headers["Note"] == "set by hand"
+    path.write_bytes(raw[: _header_end(raw) + 8])
+    with pytest.raises(formats.FormatError, match=r"^h: CCSW file ends inside a header-word"):
+        formats.read(path, "h")
