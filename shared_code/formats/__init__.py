@@ -11,7 +11,7 @@ Typical use, whole files in memory::
 
     recording = formats.read(local_path, name=blob_name)      # FormatError names the blob
     ...decimate...
-    fmt = formats.output_format(decimated)                    # e.g. "SEGY" or "MSEED"
+    fmt = formats.output_format(decimated)                    # "SEGY", "MSEED", "CCSW"...
     formats.write(decimated, staging_file, fmt)               # file object or path
     extension = formats.EXTENSIONS[fmt]
 

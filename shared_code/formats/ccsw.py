@@ -235,6 +235,8 @@ class _File:
 
     def read_into(self, out: np.ndarray, offset: int) -> None:
         """Fill a C-contiguous array with the bytes at ``offset``."""
+        if not out.flags.c_contiguous:  # reshape would copy: the bytes would land elsewhere
+            raise ValueError("read_into needs a C-contiguous array")
         if out.size:
             read_exact(self.fd, out.reshape(-1).view(np.uint8).data, offset, self.name)
 
