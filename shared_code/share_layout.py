@@ -169,14 +169,10 @@ def atomic_writer(share_root: Path, relative: str) -> Iterator[tuple[Path, Binar
     staging_dir.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir / f"{uuid.uuid4().hex}{target.suffix}.part"
     try:
-        with open(tmp, "wb") as raw:
-            fh = EarlyWriteback(raw)
-            try:
-                yield tmp, cast(BinaryIO, fh)
-            finally:
-                fh.finish()  # no flush left running on a file about to be closed or removed
-            raw.flush()
-            os.fsync(raw.fileno())
+        with open(tmp, "wb") as raw, EarlyWriteback(raw) as fh:
+            # An io.BufferedIOBase, which is what library writers accept as an open file.
+            yield tmp, cast(BinaryIO, fh)
+            fh.sync()
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
     finally:

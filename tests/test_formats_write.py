@@ -10,6 +10,7 @@ import pytest
 
 from shared_code import formats
 from shared_code.formats import obspy_bridge
+from shared_code.share_layout import atomic_writer, resolve
 from shared_code.waveforms import NS_PER_S, Block, Recording, TraceMeta
 from tests import formats_helpers as fh
 
@@ -29,11 +30,11 @@ def decimated(recording: Recording, factor: int, offset: int = 1) -> Recording:
 
 
 def write_and_read(recording: Recording, tmp_path: Path, fmt: str) -> Recording:
-    path = tmp_path / f"out.{formats.EXTENSIONS[fmt]}"
-    buffer = io.BytesIO()
-    formats.write(recording, buffer, fmt)  # an open file, like the atomic staging file
-    path.write_bytes(buffer.getvalue())
-    return formats.read(path, "decimated")
+    """Written as the pipeline writes: into the share's atomic writer (an open file)."""
+    relative = f"decimated/f/out.{formats.EXTENSIONS[fmt]}"
+    with atomic_writer(tmp_path / "share", relative) as (_tmp, out):
+        formats.write(recording, out, fmt)
+    return formats.read(resolve(tmp_path / "share", relative), "decimated")
 
 
 def assert_same(a: Recording, b: Recording, dtype: type) -> None:

@@ -11,7 +11,7 @@ Typical use, whole files in memory::
 
     recording = formats.read(local_path, name=blob_name)      # FormatError names the blob
     ...decimate...
-    fmt = formats.output_format(decimated)                    # e.g. "SEGY" or "MSEED"
+    fmt = formats.output_format(decimated)                    # "SEGY", "MSEED", "CCSW"...
     formats.write(decimated, staging_file, fmt)               # file object or path
     extension = formats.EXTENSIONS[fmt]
 
@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO, TypeVar
 
-from shared_code.formats import generic, gse2, mseed, sac, seg2, segy, su
+from shared_code.formats import ccsw, generic, gse2, mseed, sac, seg2, segy, su
 from shared_code.formats.errors import FormatError
 from shared_code.formats.streaming import (
     BlockLayout,
@@ -94,6 +94,7 @@ class Format:
 #: Checked in this order: magic numbers first, SEG-Y before SU (SU has no file header, only
 #: structure), ObsPy's other readers last.
 FORMATS: tuple[Format, ...] = (
+    Format.of(ccsw, ccsw.is_ccsw),
     Format.of(seg2, seg2.is_seg2),
     Format.of(mseed, mseed.is_mseed),
     Format.of(gse2, gse2.is_gse2),
@@ -105,8 +106,12 @@ FORMATS: tuple[Format, ...] = (
 _BY_NAME = {f.name: f for f in FORMATS}
 #: Format name -> file extension (no dot) of files written in it.
 EXTENSIONS: dict[str, str] = {f.name: f.extension for f in FORMATS if f.write}
-#: Where a recording goes when its own format cannot carry it without loss.
+#: Where a recording goes when its own format cannot carry it without loss: miniSEED, which
+#: ObsPy and SeisComP read; where miniSEED cannot carry it either (codes too long or not
+#: ASCII, an id twice in one file, a code-less trace index above 99999), CCSW, the project's
+#: own lossless container.
 FALLBACK = mseed.NAME
+LAST_RESORT = ccsw.NAME
 _SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
@@ -198,12 +203,13 @@ def output_format(recording: Recording) -> str:
     The input's family where its writer carries the data, the µs start times, the sample
     interval and each trace's identity without loss (decided per recording: e.g. a SEG-Y whose
     interval is not a whole number of µs ≤ 32767, or whose start time does not fit the trace
-    header, goes to miniSEED); miniSEED otherwise (SEG-2 and formats without a writer).
+    header, goes to miniSEED); miniSEED otherwise (SEG-2 and formats without a writer), and
+    CCSW where miniSEED cannot carry the trace identities (:data:`LAST_RESORT`).
     """
     fmt = _BY_NAME.get(recording.format)
     if fmt and fmt.can_write and fmt.write and fmt.can_write(recording):
         return fmt.name
-    return FALLBACK
+    return _fallback(layout_of(recording))
 
 
 def output_format_for(layout: Layout) -> str:
@@ -216,7 +222,15 @@ def output_format_for(layout: Layout) -> str:
     fmt = _BY_NAME.get(layout.format_source)
     if fmt and fmt.can_write_layout and fmt.writer and fmt.can_write_layout(layout):
         return fmt.name
-    return FALLBACK
+    return _fallback(layout)
+
+
+def _fallback(layout: Layout) -> str:
+    """miniSEED where it carries the identities and sample types, CCSW where it does not.
+
+    Sample values (int32 range) are not part of the choice: neither holds more.
+    """
+    return FALLBACK if mseed.can_write_layout(layout) else LAST_RESORT
 
 
 def open_writer(fmt: str, target: str | os.PathLike[str] | BinaryIO, layout: Layout) -> Writer:

@@ -88,8 +88,11 @@ def layout_problem(layout: Layout) -> str | None:
     """Why traces of this layout cannot be written as miniSEED, or None.
 
     Integer samples must also fit int32: the writer checks that per row (values are not
-    part of a layout).
+    part of a layout). The ids must read back as written: ObsPy strips the codes' spaces,
+    reads a lone numeric station code as a code-less trace's index, and joins traces of one
+    id that abut in time, so each id may occur once per file.
     """
+    seen: set[tuple[str, ...]] = set()
     for block in layout.blocks:
         if block.dtype.kind not in "iuf":
             return f"sample type {block.dtype} is not numeric"
@@ -103,6 +106,15 @@ def layout_problem(layout: Layout) -> str | None:
                 return f"trace {meta.index}: channel code {meta.channel!r} too long"
             if not (meta.network + meta.station + meta.location + meta.channel).isascii():
                 return f"trace {meta.index}: SEED codes are not ASCII"
+            codes = (meta.network, meta.station, meta.location, meta.channel)
+            if any(c != c.strip() or not c.isprintable() for c in codes):
+                return f"trace {meta.index}: SEED codes {codes}: end spaces or control characters"
+            if not codeless and meta.station.isdigit() and codes.count("") == 3:
+                return f"trace {meta.index}: station {meta.station!r} reads back as an index"
+            key = ("", str(meta.index), "", "") if codeless else codes
+            if key in seen:
+                return f"trace {meta.index}: id {'.'.join(key)!r} occurs twice in the file"
+            seen.add(key)
     return None
 
 

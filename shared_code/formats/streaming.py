@@ -10,7 +10,8 @@ samples of every trace, e.g. the seam edges). A :class:`Writer` is opened on a :
 
 Memory, per format:
 
-* SEG-Y and SU read and write fixed-length trace records at computed file offsets (``pread``
+* SEG-Y and SU (and CCSW, :mod:`shared_code.formats.ccsw`, the same way) read and write
+  fixed-length trace records at computed file offsets (``pread``
   into a bounded buffer, decoded by numpy): memory is the arrays asked for, plus at most
   :data:`CHUNK_BYTES`. They use plain reads rather than ``mmap`` on purpose: pages of a
   mapped file count in the process's RSS while mapped (and the kernel maps up to 64 kB around
