@@ -2,17 +2,45 @@
 records, in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy
 cannot read).
 
+Read: as ObsPy and libmseed read a file, what is not a data record is skipped: a full SEED
+volume's control headers (a dataless volume before the data), noise records before or
+between the records, records that hold no samples (data offset 0). Traces of text (ASCII
+log records, e.g. an RT130's ``LOG`` channel) and traces without samples are left out of the
+recording (and logged); a file with nothing else is refused. MiniSEED 3 is recognised and
+refused (ObsPy 1.5 cannot read it).
+
 Written samples: integers as int32 with Steim-2 compression, or plain INT32 for a trace whose
 sample-to-sample differences exceed Steim-2's 30 bits; floats as FLOAT32. Traces without SEED
 codes (from SEG-Y, SU, SEG-2) are written with their 0-based trace index as the station code
 and the other codes empty, and read back as code-less traces with that index, so the index
-survives channel selection. MiniSEED 3 is recognised and refused (ObsPy 1.5 cannot read it).
+survives channel selection.
+
+Non-finite samples (NaN, +Inf, -Inf) never reach the MiniSEED that SeedLink streams: each
+finite run of a float trace is written as its own segment (first record at that run's first
+sample time on the trace's grid, µs-rounded; record sequence numbers run on through the
+trace's segments), so each stretch of non-finite samples is a gap; a trace with no finite
+sample writes nothing. The writer counts them (``nonfinite_samples``, ``gaps``: the convert
+stage's report and its ``NonfiniteSamples`` metric) and logs one warning per file naming the
+first :data:`MAX_LOGGED_GAPS` stretches (SEED id, start and end time), then how many more.
+Only the decimated file, which convert reads back, keeps them (:func:`intermediate_writer`):
+there a gap would split one trace into several on read-back.
+
+Where the non-finite samples come from: a float input with NaN or Inf. The decimation filter
+spreads one bad input sample over the outputs whose support (``plan.support``, half-width,
+e.g. 0.374 s for 1000 -> 100 Hz, 0.68 s for 200 -> 50 Hz) reaches it, and a little beyond:
+the FIR runs as matrix products over rows of S input samples (S = 80 and 34 for the stages
+of 1000 -> 100 Hz), and 0 × NaN is NaN, so the gap may widen by up to S - 1 input samples of
+each stage on each side, less than one composite support (measured: 0.11 s and 0.16 s for
+1000 -> 100 Hz). An Inf input comes out NaN (taps of both signs). The gap in the MiniSEED
+therefore starts up to twice the support before the first bad input sample and ends up to
+twice the support after the last.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +48,9 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
+from shared_code.formats.mseed_detect import is_mseed
 from shared_code.formats.streaming import (
+    BlockLayout,
     Layout,
     Writer,
     check_int32,
@@ -28,131 +58,26 @@ from shared_code.formats.streaming import (
     layout_of,
     write_whole,
 )
-from shared_code.waveforms import Recording, TraceMeta
+from shared_code.waveforms import NS_PER_S, Recording, TraceMeta, exact_rate
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MseedWriter", "intermediate_writer", "is_mseed", "read", "write", "writer"]
 
 NAME = "MSEED"
 EXTENSION = "mseed"
 RECORD_LENGTH = 512
 #: Steim-2 stores differences in at most 30 bits (two's complement).
 STEIM2_MAX_DIFF = 2**29
-_QUALITY = b"DRQM"
-#: SEED control header types (volume, abbreviation dictionary, station, time span).
-_CONTROL = (b"V", b"A", b"S", b"T")
-#: Noise is skipped in steps of the smallest record length (bytes), as ObsPy and libmseed do.
-_NOISE_CHUNK = 128
-#: Noise chunks and control headers stepped over before the first data record, at most.
-_MAX_SKIPPED = 100_000
 _MAX_INDEX = 99_999
 #: Record sequence numbers run 1..999999, then start again at 1.
 _MAX_SEQUENCE = 999_999
 #: Records written at a time (bytes of samples per batch of rows), bounding the writer's memory.
 WRITE_BYTES = 4 << 20
+#: Stretches of non-finite samples described one by one in the writer's log line; then a count.
+MAX_LOGGED_GAPS = 5
 #: The source id records are packed under; the SEED code bytes are set afterwards.
 _PLACEHOLDER_ID = "FDSN:XX_STA__X_X_X"
-
-
-def is_mseed(path: Path) -> bool:
-    """True for a file whose first data record is miniSEED 2 (or that starts as miniSEED 3).
-
-    As ObsPy's ``_is_mseed`` (obspy/io/mseed/core.py) and libmseed's reader, what precedes the
-    first data record is skipped: noise records (a sequence number and blanks, 128 bytes at a
-    time) and a full SEED volume's control headers (``V``, ``A``, ``S``, ``T`` records of the
-    record length its volume blockette 005, 008 or 010 gives). Unlike ObsPy, the data record
-    found must also have a plausible fixed header (time fields), so a text file that starts
-    with digits and a ``D`` is not taken for miniSEED.
-    """
-    with open(path, "rb") as fh:
-        if fh.read(3) == b"MS\x03":
-            return True
-        return first_data_record(fh, os.fstat(fh.fileno()).st_size) is not None
-
-
-def first_data_record(fh: BinaryIO, size: int) -> int | None:
-    """Byte offset of the first miniSEED 2 data record of an open file, or None.
-
-    Noise records and SEED control headers before it are skipped (see :func:`is_mseed`); at
-    most :data:`_MAX_SKIPPED` of them, so a large non-miniSEED file is rejected quickly.
-    """
-    pos = 0
-    for _ in range(_MAX_SKIPPED):
-        if pos + 48 > size:
-            return None
-        fh.seek(pos)
-        head = fh.read(_NOISE_CHUNK)
-        if _is_data_header(head):
-            return pos
-        if _is_noise(head):
-            pos += _NOISE_CHUNK
-            continue
-        if head[6:7] != b"V" or not _is_sequence(head[:6]):
-            return None
-        # A SEED volume: its control headers share the record length of its volume blockette;
-        # the data records follow them.
-        record_length = _volume_record_length(fh, pos)
-        if record_length is None:
-            return None
-        pos += record_length
-        while pos + 48 <= size:
-            fh.seek(pos)
-            head = fh.read(48)
-            if _is_data_header(head):
-                return pos
-            if head[6:7] not in _CONTROL or not _is_sequence(head[:6]):
-                break  # neither control header nor data: noise, handled by the outer loop
-            pos += record_length
-    return None
-
-
-def _is_sequence(field: bytes) -> bool:
-    """Six bytes of record sequence number: digits, blanks or NULs (ObsPy's test)."""
-    return all(c in b"0123456789 \x00" for c in field)
-
-
-def _is_noise(head: bytes) -> bool:
-    """A noise record (libmseed's name): a sequence number or blanks, then blanks only."""
-    return (
-        len(head) == _NOISE_CHUNK and _is_sequence(head[:6]) and head[6:].strip(b" \t\r\n") == b""
-    )
-
-
-def _is_data_header(head: bytes) -> bool:
-    """A miniSEED 2 fixed header: sequence number, quality D/R/Q/M, plausible start time."""
-    if len(head) < 48 or head[6] not in _QUALITY or head[7] not in b" \x00":
-        return False
-    if not _is_sequence(head[:6]):
-        return False
-    for order in ("big", "little"):
-        year = int.from_bytes(head[20:22], order)
-        day = int.from_bytes(head[22:24], order)
-        if 1900 <= year <= 2100 and 1 <= day <= 366 and head[24] < 24 and head[25] < 60:
-            return True
-    return False
-
-
-def _volume_record_length(fh: BinaryIO, pos: int) -> int | None:
-    """Record length (bytes) of the SEED volume whose first record starts at ``pos``.
-
-    Blockettes 005, 008 and 010 (SEED 2.4 manual, chapter 5) start with type (3 ASCII
-    digits), length (4) and version (4), then the record length as a power of two (2 digits).
-    Other blockettes before them are stepped over by their length, a few at most (as ObsPy).
-    """
-    fh.seek(pos)
-    record = fh.read(4096)
-    at = 8
-    for _ in range(3):
-        # Numeric fields are right-justified: "  21" is 21 (as ObsPy's int() reads them).
-        kind, length = record[at : at + 3], record[at + 3 : at + 7].strip()
-        if kind in (b"005", b"008", b"010"):
-            exponent = record[at + 11 : at + 13]
-            if not exponent.isdigit() or not 8 <= int(exponent) <= 16:
-                return None
-            return 1 << int(exponent)
-        if not length.isdigit() or int(length) < 7:
-            return None
-        at += int(length)
-    return None
 
 
 def read(path: Path, name: str) -> Recording:
@@ -300,7 +225,7 @@ class MseedWriter(Writer):
     against libmseed's on the packed row).
     """
 
-    def __init__(self, layout: Layout, out: BinaryIO) -> None:
+    def __init__(self, layout: Layout, out: BinaryIO, *, keep_nonfinite: bool = False) -> None:
         problem = layout_problem(layout)
         if problem:
             raise FormatError(layout.source, f"cannot write miniSEED: {problem}")
@@ -315,6 +240,11 @@ class MseedWriter(Writer):
         self._msr.formatversion = 2
         self._msr.reclen = RECORD_LENGTH
         self._msr.sourceid = _PLACEHOLDER_ID
+        self._gaps_for_nonfinite = not keep_nonfinite
+        #: Non-finite samples left out, and the stretches (gaps) they made, so far.
+        self.nonfinite_samples = 0
+        self.gaps = 0
+        self._stretches: list[str] = []
 
     def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
         check_int32(data, self.layout, "miniSEED")
@@ -327,7 +257,10 @@ class MseedWriter(Writer):
         step = max(1, WRITE_BYTES // (data.shape[1] * dtype.itemsize))
         for r0 in range(0, len(data), step):
             rows = np.ascontiguousarray(data[r0 : r0 + step], dtype=dtype)
-            if rows.dtype.kind == "f":
+            finite = np.isfinite(rows) if rows.dtype.kind == "f" else None
+            if finite is not None and self._gaps_for_nonfinite and not finite.all():
+                buffer, counts = self._gapped_records(block, start + r0, rows, finite)
+            elif rows.dtype.kind == "f":
                 buffer, counts = self._float_records(rows)
             else:
                 buffer, counts = self._integer_records(rows)
@@ -377,8 +310,56 @@ class MseedWriter(Writer):
             return buffer, counts
         return bytearray(records.data), counts
 
+    def _gapped_records(
+        self, block: BlockLayout, first_row: int, rows: np.ndarray, finite: np.ndarray
+    ) -> tuple[bytearray, np.ndarray]:
+        """Records of float rows with non-finite samples: each finite run of a row is its own
+        segment (libmseed packs it from its own first sample's time on the block's grid);
+        sequence numbers run on through a row's segments. A row with no finite sample has no
+        record."""
+        from pymseed import DataEncoding
+
+        buffer = bytearray()
+        counts = np.zeros(len(rows), np.int64)
+        rate = exact_rate(block.sampling_rate)
+        for i, (row, ok) in enumerate(zip(rows, finite, strict=True)):
+            if ok.all():
+                records = self._pack(row, DataEncoding.FLOAT32)
+            else:
+                records = bytearray()
+                good, bad = _runs(ok), _runs(~ok)
+                for b0, b1 in bad:
+                    self._note_stretch(block, first_row + i, rate, b0, b1)
+                for g0, g1 in good:
+                    offset = round(Fraction(g0) / rate * NS_PER_S)
+                    self._msr.starttime = obspy_bridge.round_us(block.starttime_ns + offset)
+                    records += self._pack(row[g0:g1], DataEncoding.FLOAT32)
+                self._msr.starttime = obspy_bridge.round_us(block.starttime_ns)
+            buffer += records
+            counts[i] = len(records) // RECORD_LENGTH
+        return buffer, counts
+
+    def _note_stretch(self, block: BlockLayout, row: int, rate: Fraction, b0: int, b1: int) -> None:
+        """Count one stretch of non-finite samples [b0, b1) of a row; describe the first few."""
+        self.nonfinite_samples += b1 - b0
+        self.gaps += 1
+        if len(self._stretches) < MAX_LOGGED_GAPS:
+            meta = block.traces[row]
+            seed_id = f"{meta.network}.{meta.station}.{meta.location}.{meta.channel}"
+            if seed_id == "...":
+                seed_id = f"trace {meta.index}"
+            t0, t1 = (block.starttime_ns + round(Fraction(n) / rate * NS_PER_S) for n in (b0, b1))
+            self._stretches.append(f"{seed_id} {_iso(t0)} - {_iso(t1)} ({b1 - b0} samples)")
+
     def _finish(self) -> None:
-        """Nothing follows the last trace's records."""
+        """Nothing follows the last trace's records; the gaps made are logged."""
+        if self.gaps:
+            more = self.gaps - len(self._stretches)
+            log.warning(
+                "%s: %d non-finite samples (NaN/Inf) in %d stretches written as gaps: %s%s",
+                self.layout.source, self.nonfinite_samples, self.gaps,
+                "; ".join(self._stretches), f"; and {more} more" if more else "",
+            )  # fmt: skip
 
 
 def _float_records_like(template: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
@@ -406,9 +387,30 @@ def _float_records_like(template: np.ndarray, rows: np.ndarray) -> np.ndarray | 
     return records
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) index ranges where a 1-D boolean mask is True."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _iso(ns: int) -> str:
+    """A time in ns since 1970 as ISO 8601 UTC with µs (the log's form)."""
+    seconds, rest = divmod(obspy_bridge.round_us(ns), NS_PER_S)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{rest // 1000:06d}Z"
+
+
 def writer(layout: Layout, out: BinaryIO) -> MseedWriter:
-    """A streaming miniSEED 2 writer (512-byte records) for this layout, into an open file."""
+    """A streaming miniSEED 2 writer (512-byte records) for this layout, into an open file.
+
+    Non-finite samples become gaps (see the module docstring)."""
     return MseedWriter(layout, out)
+
+
+def intermediate_writer(layout: Layout, out: BinaryIO) -> MseedWriter:
+    """:func:`writer` for the decimated file, which convert reads back: non-finite samples are
+    kept as they are (each trace stays one trace on read-back; convert makes the gaps)."""
+    return MseedWriter(layout, out, keep_nonfinite=True)
 
 
 def write(recording: Recording, out: BinaryIO) -> None:
