@@ -1,13 +1,13 @@
-"""MiniSEED 2: read through ObsPy (any record length); written by pymseed (libmseed 3), 512-byte
-records, in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy
-cannot read).
+"""MiniSEED: miniSEED 2 read through ObsPy (any record length), miniSEED 3 (which ObsPy 1.5
+cannot read) through pymseed (libmseed 3), CRC-checked; written by pymseed, 512-byte records,
+in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy cannot
+read).
 
 Read: as ObsPy and libmseed read a file, what is not a data record is skipped: a full SEED
 volume's control headers (a dataless volume before the data), noise records before or
 between the records, records that hold no samples (data offset 0). Traces of text (ASCII
 log records, e.g. an RT130's ``LOG`` channel) and traces without samples are left out of the
-recording (and logged); a file with nothing else is refused. MiniSEED 3 is recognised and
-refused (ObsPy 1.5 cannot read it).
+recording (and logged); a file with nothing else is refused.
 
 Written samples: integers as int32 with Steim-2 compression, or plain INT32 for a trace whose
 sample-to-sample differences exceed Steim-2's 30 bits; floats as FLOAT32. Traces without SEED
@@ -48,6 +48,7 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
+from shared_code.formats.grouping import Trace, group_traces
 from shared_code.formats.mseed_detect import is_mseed
 from shared_code.formats.streaming import (
     BlockLayout,
@@ -81,7 +82,8 @@ _PLACEHOLDER_ID = "FDSN:XX_STA__X_X_X"
 
 
 def read(path: Path, name: str) -> Recording:
-    """Read a miniSEED 2 file; traces grouped into blocks by start, rate and length.
+    """Read a miniSEED 2 (ObsPy) or miniSEED 3 (pymseed) file; traces grouped into blocks by
+    start, rate and length.
 
     What libmseed reads but is not a waveform is left out (and logged): traces of text
     (ASCII-encoded log records) and traces without samples (records with no data, e.g. data
@@ -89,25 +91,61 @@ def read(path: Path, name: str) -> Recording:
     """
     with open(path, "rb") as fh:
         if fh.read(3) == b"MS\x03":
-            raise FormatError(name, "miniSEED 3 is not supported (ObsPy reads miniSEED 2 only)")
+            return _read_ms3(path, name)
     stream = obspy_bridge.read_stream(path, name, NAME)
     waveforms = [tr for tr in stream if tr.data.dtype.kind in "iuf" and len(tr.data)]
     if len(waveforms) < len(stream):
         text = sum(tr.data.dtype.kind not in "iuf" for tr in stream)
-        empty = len(stream) - len(waveforms) - text
-        log.info(
-            "%s: skipped %d text (ASCII log) and %d empty miniSEED traces of %d",
-            name, text, empty, len(stream),
-        )  # fmt: skip
-        if not waveforms:
-            raise FormatError(
-                name, f"no waveform data: {text} text (ASCII log) and {empty} empty traces only"
-            )
+        _skipped(name, len(stream), text, len(stream) - len(waveforms) - text, bool(waveforms))
         stream.traces = waveforms
     recording = obspy_bridge.stream_to_recording(stream, NAME, name, None)
     for block in recording.blocks:
         block.traces = [_restore_index(meta) for meta in block.traces]
     return recording
+
+
+def _skipped(name: str, total: int, text: int, empty: int, any_left: bool) -> None:
+    """Log the traces left out of a read; refuse a file with no waveform left."""
+    log.info(
+        "%s: skipped %d text (ASCII log) and %d empty miniSEED traces of %d",
+        name, text, empty, total,
+    )  # fmt: skip
+    if not any_left:
+        raise FormatError(
+            name, f"no waveform data: {text} text (ASCII log) and {empty} empty traces only"
+        )
+
+
+def _read_ms3(path: Path, name: str) -> Recording:
+    """A miniSEED 3 file through libmseed 3 (pymseed), each record's CRC checked.
+
+    libmseed joins a source id's contiguous records into segments (as libmseed 2 does for
+    ObsPy); each segment is a trace, in the order of their source ids, then time. FDSN source
+    ids become SEED codes with ``sourceid2nslc`` (``FDSN:XX_STA_00_H_H_Z`` is ``XX.STA.00.HHZ``;
+    extended codes, e.g. a 3-letter network, stay as they are); start times keep their ns.
+    """
+    from pymseed import MS3TraceList, sourceid2nslc
+
+    try:
+        tracelist = MS3TraceList.from_file(path, unpack_data=True)
+    except Exception as exc:  # libmseed's errors: bad CRC, truncated record, ...
+        raise FormatError(name, f"unreadable miniSEED 3 file: {type(exc).__name__}: {exc}") from exc
+    traces: list[Trace] = []
+    total = text = 0
+    for traceid in tracelist:
+        network, station, location, channel = sourceid2nslc(traceid.sourceid)
+        for segment in traceid:
+            total += 1
+            if segment.sampletype not in ("i", "f", "d"):
+                text += 1
+                continue
+            data = segment.take_np_datasamples()
+            if len(data):
+                meta = TraceMeta(len(traces), network, station, location, channel)
+                traces.append(Trace(data, float(segment.samprate), int(segment.starttime), meta))
+    if len(traces) < total:
+        _skipped(name, total, text, total - len(traces) - text, bool(traces))
+    return Recording(NAME, group_traces(traces), source=name)
 
 
 def _restore_index(meta: TraceMeta) -> TraceMeta:
