@@ -295,8 +295,9 @@ class MseedWriter(Writer):
         step = max(1, WRITE_BYTES // (data.shape[1] * dtype.itemsize))
         for r0 in range(0, len(data), step):
             rows = np.ascontiguousarray(data[r0 : r0 + step], dtype=dtype)
-            finite = np.isfinite(rows) if rows.dtype.kind == "f" else None
-            if finite is not None and self._gaps_for_nonfinite and not finite.all():
+            gaps = rows.dtype.kind == "f" and self._gaps_for_nonfinite
+            finite = np.isfinite(rows) if gaps else None
+            if finite is not None and not finite.all():
                 buffer, counts = self._gapped_records(block, start + r0, rows, finite)
             elif rows.dtype.kind == "f":
                 buffer, counts = self._float_records(rows)
