@@ -244,3 +244,22 @@ def test_engine_output_is_finite_beyond_the_support_of_a_nan() -> None:
         assert not bad[
             (t_out < t_lo - 2 * plan.support_ns) | (t_out > t_hi + 2 * plan.support_ns)
         ].any()
+
+
+def test_a_sac_decimated_file_keeps_nan(tmp_path: Path) -> None:
+    """SAC input stays SAC after decimation; its trial write-and-read must take NaN for NaN
+    (the decimated file is convert's input: the gaps are made there)."""
+    src = tmp_path / "in.sac"
+    tr = obspy.Trace(np.linspace(-1, 1, 500, dtype=np.float32))
+    tr.data[100:120] = np.nan
+    tr.stats.update({"network": "XX", "station": "A", "channel": "HHZ", "sampling_rate": 100.0})
+    tr.write(str(src), format="SAC")
+    recording = formats.read(src)
+    layout = layout_of(recording)
+    assert formats.output_format_for(layout) == "SAC"
+    out = io.BytesIO()
+    with formats.open_writer("SAC", out, layout, intermediate=True) as writer:
+        writer.write_rows(0, 0, recording.blocks[0].data)
+    back = tmp_path / "out.sac"
+    back.write_bytes(out.getvalue())
+    np.testing.assert_array_equal(formats.read(back).blocks[0].data[0], tr.data)
