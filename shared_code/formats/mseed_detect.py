@@ -44,6 +44,7 @@ def first_data_record(fh: BinaryIO, size: int) -> int | None:
     most :data:`_MAX_SKIPPED` of them, so a large non-miniSEED file is rejected quickly.
     """
     pos = 0
+    record_length = 0  # a SEED volume's, once its volume header is seen
     for _ in range(_MAX_SKIPPED):
         if pos + 48 > size:
             return None
@@ -51,25 +52,18 @@ def first_data_record(fh: BinaryIO, size: int) -> int | None:
         head = fh.read(_NOISE_CHUNK)
         if _is_data_header(head):
             return pos
-        if _is_noise(head):
+        control = head[6:7] in _CONTROL and _is_sequence(head[:6])
+        if record_length and control:
+            pos += record_length  # the volume's control headers come before its data
+        elif _is_noise(head):
             pos += _NOISE_CHUNK
-            continue
-        if head[6:7] != b"V" or not _is_sequence(head[:6]):
-            return None
-        # A SEED volume: its control headers share the record length of its volume blockette;
-        # the data records follow them.
-        record_length = _volume_record_length(fh, pos)
-        if record_length is None:
-            return None
-        pos += record_length
-        while pos + 48 <= size:
-            fh.seek(pos)
-            head = fh.read(48)
-            if _is_data_header(head):
-                return pos
-            if head[6:7] not in _CONTROL or not _is_sequence(head[:6]):
-                break  # neither control header nor data: noise, handled by the outer loop
+        elif control and head[6:7] == b"V":
+            record_length = _volume_record_length(fh, pos) or 0
+            if not record_length:
+                return None
             pos += record_length
+        else:
+            return None
     return None
 
 
