@@ -93,6 +93,9 @@ class StageReport:
     output_path: str = ""
     passthrough: bool = False
     seed_ids: list[str] = dataclass_field(default_factory=list)
+    #: NaN/Inf samples left out of the MiniSEED, and the stretches (gaps) they made there.
+    nonfinite_samples: int = 0
+    gaps: int = 0
 
 
 def decimate_file(
@@ -138,7 +141,7 @@ def decimate_file(
         relative = paths.decimated(formats.EXTENSIONS[out_format])
         with (
             atomic_writer(share_root, relative) as (_tmp, fh),
-            formats.open_writer(out_format, fh, layout) as writer,
+            formats.open_writer(out_format, fh, layout, intermediate=True) as writer,
         ):
             run_jobs(jobs, writer, chunk_bytes)
         duration = max(b.n_samples / b.sampling_rate for b in src.blocks)
@@ -245,7 +248,8 @@ def convert_file(
     streaming in chunks of traces.
 
     Every trace gets its SEED id from the field configuration; integer counts are written
-    Steim-2, floats as 32-bit float records.
+    Steim-2, floats as 32-bit float records. NaN/Inf samples are left out (gaps; see
+    :mod:`shared_code.formats.mseed`), counted in the report's ``nonfinite_samples`` and ``gaps``.
     """
     started = time.perf_counter()
     paths = blob_paths(request.source.name)
@@ -284,6 +288,11 @@ def convert_file(
                     if data.dtype.itemsize != 4:
                         data = data.astype(np.int32 if block.is_integer else np.float32)
                     writer.write_rows(index, c0, data)
+        nonfinite = (
+            (writer.nonfinite_samples, writer.gaps)
+            if isinstance(writer, formats.mseed.MseedWriter)
+            else (0, 0)
+        )
         n_traces = sum(len(b.traces) for b in src.blocks)
         n_samples = sum(len(b.traces) * b.n_samples for b in src.blocks)
         first_rate = src.blocks[0].sampling_rate
@@ -299,13 +308,15 @@ def convert_file(
         input_rate_hz=first_rate,
         output_rate_hz=first_rate,
         samples_in=n_samples,
-        samples_out=n_samples,
+        samples_out=n_samples - nonfinite[0],
         duration_s=duration,
         bytes_in=decimated_path.stat().st_size,
         bytes_out=resolve(share_root, paths.mseed).stat().st_size,
         seconds=time.perf_counter() - started,
         output_path=paths.mseed,
         seed_ids=sorted(set(seed_ids)),
+        nonfinite_samples=nonfinite[0],
+        gaps=nonfinite[1],
     )
 
 
@@ -513,7 +524,8 @@ def handle_convert_message(
                 "convert", field_name, ok=True, seconds=time.perf_counter() - started,
                 bytes_in=report.bytes_in, bytes_out=report.bytes_out,
                 samples_in=report.samples_in, samples_out=report.samples_out,
-                seed_ids=len(report.seed_ids),
+                seed_ids=len(report.seed_ids), nonfinite_samples=report.nonfinite_samples,
+                gaps=report.gaps,
             )  # fmt: skip
             created = request.source.event_time
             if created:

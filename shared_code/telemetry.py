@@ -66,6 +66,7 @@ BYTES_IN = "BytesIn"  # [field, stage] bytes read by a stage
 BYTES_OUT = "BytesOut"  # [field, stage] bytes written by a stage
 SAMPLES_IN = "SamplesIn"  # [field, stage] samples read (all traces)
 SAMPLES_OUT = "SamplesOut"  # [field, stage] samples written (all traces)
+NONFINITE_SAMPLES = "NonfiniteSamples"  # [field, stage] NaN/Inf samples written as gaps
 STAGE_SECONDS = "StageSeconds"  # [field, stage] wall-clock seconds in a stage
 END_TO_END_SECONDS = "EndToEndLatencySeconds"  # [field] blob created -> MiniSEED visible
 POISON_QUEUE_DEPTH = "PoisonQueueDepth"  # [queue] messages in <queue>-poison
@@ -81,6 +82,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         BYTES_OUT,
         SAMPLES_IN,
         SAMPLES_OUT,
+        NONFINITE_SAMPLES,
         STAGE_SECONDS,
         END_TO_END_SECONDS,
         POISON_QUEUE_DEPTH,
@@ -668,6 +670,7 @@ def record_stage(
     bytes_out: int | None = None,
     samples_in: int | None = None,
     samples_out: int | None = None,
+    nonfinite_samples: int | None = None,
     reason: str | None = None,
     **dims: Any,
 ) -> None:
@@ -675,6 +678,7 @@ def record_stage(
 
     ``stage``: ``decimate`` or ``convert``; ``seconds``: wall-clock seconds spent in it;
     ``bytes_*``: bytes read/written; ``samples_*``: samples read/written over all traces;
+    ``nonfinite_samples``: NaN/Inf samples left out of the MiniSEED (gaps there);
     ``reason``: why it failed (scrubbed). The log record (``stage finished``/``stage failed``)
     carries the same values as dimensions, so KQL can compute exact percentiles.
     """
@@ -686,6 +690,7 @@ def record_stage(
         BYTES_OUT: bytes_out,
         SAMPLES_IN: samples_in,
         SAMPLES_OUT: samples_out,
+        NONFINITE_SAMPLES: nonfinite_samples,
     }
     for metric, amount in amounts.items():
         if amount is not None:
@@ -701,6 +706,7 @@ def record_stage(
         bytes_out=bytes_out,
         samples_in=samples_in,
         samples_out=samples_out,
+        nonfinite_samples=nonfinite_samples,
         reason=reason,
         **dims,
     )

@@ -229,10 +229,10 @@ def test_text_is_not_seismic_data(tmp_path: Path) -> None:
     _expect(path, "not seismic data", "text file")
 
 
-def test_mseed3_is_refused(tmp_path: Path) -> None:
+def test_broken_mseed3_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m3"
     path.write_bytes(b"MS\x03" + bytes(100))
-    _expect(path, "miniSEED 3 is not supported")
+    _expect(path, "unreadable miniSEED 3 file")
 
 
 def test_library_errors_are_wrapped(tmp_path: Path) -> None:

@@ -281,7 +281,8 @@ def test_mseed_records_match_obspys_writer(rate: float, start_ns: int) -> None:
     ints[1, 100] = 2**30  # Steim-2 overflow: that trace INT32, the others Steim-2
     ints[2, 50:60] = -(2**29)  # a difference of exactly ±2**29 does not fit Steim-2 either
     floats = rng.standard_normal((2, 1800)).astype(np.float32)
-    floats[0, :3] = [np.nan, -0.0, np.inf]
+    # Bit-exact specials (NaN and Inf become gaps: tests/test_mseed_nonfinite.py).
+    floats[0, :3] = [np.float32(1e-45), -0.0, np.finfo(np.float32).max]
     ids = ["XX.A.00.HHZ", "XX.B..HH", "xx.a b.--.z", "...", ".STA.."]
     metas = fh.obspy_metas(ids[:4])
     codeless = [TraceMeta(index=17), TraceMeta(index=99_999)]
@@ -349,8 +350,8 @@ def test_mseed_float_records_from_a_template_are_libmseeds(
     byte for byte what libmseed packs row by row, in batches of any size."""
     rng = np.random.default_rng(11)
     rows = rng.standard_normal((9, n_samples)).astype(np.float32) * 1e3
-    rows[1, :1] = np.nan
-    rows[2, -1:] = -np.inf
+    rows[1, :1] = -np.finfo(np.float32).max  # (NaN and Inf: tests/test_mseed_nonfinite.py)
+    rows[2, -1:] = np.finfo(np.float32).tiny
     rows[3, :1] = np.float32(1e-40)  # subnormal
     block = Block(
         rows, 250.0, fh.START_NS + 123_456_789, fh.obspy_metas([f"XX.S{i}..HHZ" for i in range(9)])

@@ -263,6 +263,7 @@ def test_logs_and_metrics_reach_the_endpoint_scrubbed(
                 bytes_out=100,
                 samples_in=5000,
                 samples_out=500,
+                nonfinite_samples=7,
             )
         log.warning("storage connection %s refused", STORAGE_CONN)
         latency = telemetry.record_end_to_end("snorre", created, mseed_files=2)
@@ -303,6 +304,7 @@ def test_logs_and_metrics_reach_the_endpoint_scrubbed(
     assert written["ns"] == telemetry.METRIC_NAMESPACE
     assert by_name[telemetry.FILES_PROCESSED]["stage"] == "decimate"
     assert by_name[telemetry.SAMPLES_OUT]["value"] == 500
+    assert by_name[telemetry.NONFINITE_SAMPLES]["value"] == 7
     assert by_name[telemetry.STAGE_SECONDS]["value"] == 1.5
     assert by_name[telemetry.END_TO_END_SECONDS]["value"] >= 41
 

@@ -233,20 +233,29 @@ def _fallback(layout: Layout) -> str:
     return FALLBACK if mseed.can_write_layout(layout) else LAST_RESORT
 
 
-def open_writer(fmt: str, target: str | os.PathLike[str] | BinaryIO, layout: Layout) -> Writer:
+def open_writer(
+    fmt: str,
+    target: str | os.PathLike[str] | BinaryIO,
+    layout: Layout,
+    *,
+    intermediate: bool = False,
+) -> Writer:
     """A streaming writer of format ``fmt`` (a key of :data:`EXTENSIONS`) for this layout.
 
     ``target`` is an open binary file (left open) or a path (opened now, closed with the
     writer). Give it rows with :meth:`Writer.write_rows`, then close it (or use ``with``).
+    ``intermediate``: the decimated file, read back by convert; its miniSEED keeps NaN/Inf
+    samples (other miniSEED makes them gaps, which would split a trace on read-back).
     """
     spec = _BY_NAME.get(fmt)
     if spec is None or spec.writer is None:
         raise FormatError(layout.source, f"no writer for format {fmt!r}")
+    make = mseed.intermediate_writer if intermediate and fmt == mseed.NAME else spec.writer
     if not isinstance(target, (str, os.PathLike)):
-        return spec.writer(layout, target)
+        return make(layout, target)
     out = open(target, "wb")  # noqa: SIM115 (the writer owns and closes it)
     try:
-        writer = spec.writer(layout, out)
+        writer = make(layout, out)
     except BaseException:
         out.close()
         raise

@@ -1,16 +1,46 @@
-"""MiniSEED 2: read through ObsPy (any record length); written by pymseed (libmseed 3), 512-byte
-records, in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy
-cannot read).
+"""MiniSEED: miniSEED 2 read through ObsPy (any record length), miniSEED 3 (which ObsPy 1.5
+cannot read) through pymseed (libmseed 3), CRC-checked; written by pymseed, 512-byte records,
+in miniSEED 2 (``formatversion = 2``: pymseed's default is miniSEED 3, which ObsPy cannot
+read).
+
+Read: as ObsPy and libmseed read a file, what is not a data record is skipped: a full SEED
+volume's control headers (a dataless volume before the data), noise records before or
+between the records, records that hold no samples (data offset 0). Traces of text (ASCII
+log records, e.g. an RT130's ``LOG`` channel) and traces without samples are left out of the
+recording (and logged); a file with nothing else is refused.
 
 Written samples: integers as int32 with Steim-2 compression, or plain INT32 for a trace whose
 sample-to-sample differences exceed Steim-2's 30 bits; floats as FLOAT32. Traces without SEED
 codes (from SEG-Y, SU, SEG-2) are written with their 0-based trace index as the station code
 and the other codes empty, and read back as code-less traces with that index, so the index
-survives channel selection. MiniSEED 3 is recognised and refused (ObsPy 1.5 cannot read it).
+survives channel selection.
+
+Non-finite samples (NaN, +Inf, -Inf) never reach the MiniSEED that SeedLink streams: each
+finite run of a float trace is written as its own segment (first record at that run's first
+sample time on the trace's grid, µs-rounded; record sequence numbers run on through the
+trace's segments), so each stretch of non-finite samples is a gap; a trace with no finite
+sample writes nothing. The writer counts them (``nonfinite_samples``, ``gaps``: the convert
+stage's report and its ``NonfiniteSamples`` metric) and logs one warning per file naming the
+first :data:`MAX_LOGGED_GAPS` stretches (SEED id, start and end time), then how many more.
+Only the decimated file, which convert reads back, keeps them (:func:`intermediate_writer`):
+there a gap would split one trace into several on read-back.
+
+Where the non-finite samples come from: a float input with NaN or Inf. The decimation filter
+spreads one bad input sample over the outputs whose support (``plan.support``, half-width,
+e.g. 0.374 s for 1000 -> 100 Hz, 0.68 s for 200 -> 50 Hz) reaches it, and a little beyond:
+the FIR runs as matrix products over rows of S input samples (S = 80 and 34 for the stages
+of 1000 -> 100 Hz), and 0 × NaN is NaN, so the gap may widen by up to S - 1 input samples of
+each stage on each side, less than one composite support (measured: 0.11 s and 0.16 s for
+1000 -> 100 Hz). An Inf input comes out NaN (taps of both signs). The gap in the MiniSEED
+therefore starts up to twice the support before the first bad input sample and ends up to
+twice the support after the last.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,7 +48,10 @@ import numpy as np
 
 from shared_code.formats import obspy_bridge
 from shared_code.formats.errors import FormatError
+from shared_code.formats.grouping import Trace, group_traces
+from shared_code.formats.mseed_detect import is_mseed
 from shared_code.formats.streaming import (
+    BlockLayout,
     Layout,
     Writer,
     check_int32,
@@ -26,51 +59,93 @@ from shared_code.formats.streaming import (
     layout_of,
     write_whole,
 )
-from shared_code.waveforms import Recording, TraceMeta
+from shared_code.waveforms import NS_PER_S, Recording, TraceMeta, exact_rate
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MseedWriter", "intermediate_writer", "is_mseed", "read", "write", "writer"]
 
 NAME = "MSEED"
 EXTENSION = "mseed"
 RECORD_LENGTH = 512
 #: Steim-2 stores differences in at most 30 bits (two's complement).
 STEIM2_MAX_DIFF = 2**29
-_QUALITY = b"DRQM"
 _MAX_INDEX = 99_999
 #: Record sequence numbers run 1..999999, then start again at 1.
 _MAX_SEQUENCE = 999_999
 #: Records written at a time (bytes of samples per batch of rows), bounding the writer's memory.
 WRITE_BYTES = 4 << 20
+#: Stretches of non-finite samples described one by one in the writer's log line; then a count.
+MAX_LOGGED_GAPS = 5
 #: The source id records are packed under; the SEED code bytes are set afterwards.
 _PLACEHOLDER_ID = "FDSN:XX_STA__X_X_X"
 
 
-def is_mseed(path: Path) -> bool:
-    """True for a miniSEED 2 fixed header (or a miniSEED 3 record) at the start of the file."""
-    with open(path, "rb") as fh:
-        head = fh.read(48)
-    if head[:3] == b"MS\x03":
-        return True
-    if len(head) < 48 or head[6] not in _QUALITY or head[7] not in b" \x00":
-        return False
-    if not all(c in b"0123456789 \x00" for c in head[:6]):
-        return False
-    for order in (">", "<"):
-        year = int.from_bytes(head[20:22], "big" if order == ">" else "little")
-        day = int.from_bytes(head[22:24], "big" if order == ">" else "little")
-        if 1900 <= year <= 2100 and 1 <= day <= 366 and head[24] < 24 and head[25] < 60:
-            return True
-    return False
-
-
 def read(path: Path, name: str) -> Recording:
-    """Read a miniSEED 2 file; traces grouped into blocks by start, rate and length."""
+    """Read a miniSEED 2 (ObsPy) or miniSEED 3 (pymseed) file; traces grouped into blocks by
+    start, rate and length.
+
+    What libmseed reads but is not a waveform is left out (and logged): traces of text
+    (ASCII-encoded log records) and traces without samples (records with no data, e.g. data
+    offset 0). A file with nothing else is refused.
+    """
     with open(path, "rb") as fh:
         if fh.read(3) == b"MS\x03":
-            raise FormatError(name, "miniSEED 3 is not supported (ObsPy reads miniSEED 2 only)")
+            return _read_ms3(path, name)
     stream = obspy_bridge.read_stream(path, name, NAME)
+    waveforms = [tr for tr in stream if tr.data.dtype.kind in "iuf" and len(tr.data)]
+    if len(waveforms) < len(stream):
+        text = sum(tr.data.dtype.kind not in "iuf" for tr in stream)
+        _skipped(name, len(stream), text, len(stream) - len(waveforms) - text, bool(waveforms))
+        stream.traces = waveforms
     recording = obspy_bridge.stream_to_recording(stream, NAME, name, None)
     for block in recording.blocks:
         block.traces = [_restore_index(meta) for meta in block.traces]
     return recording
+
+
+def _skipped(name: str, total: int, text: int, empty: int, any_left: bool) -> None:
+    """Log the traces left out of a read; refuse a file with no waveform left."""
+    log.info(
+        "%s: skipped %d text (ASCII log) and %d empty miniSEED traces of %d",
+        name, text, empty, total,
+    )  # fmt: skip
+    if not any_left:
+        raise FormatError(
+            name, f"no waveform data: {text} text (ASCII log) and {empty} empty traces only"
+        )
+
+
+def _read_ms3(path: Path, name: str) -> Recording:
+    """A miniSEED 3 file through libmseed 3 (pymseed), each record's CRC checked.
+
+    libmseed joins a source id's contiguous records into segments (as libmseed 2 does for
+    ObsPy); each segment is a trace, in the order of their source ids, then time. FDSN source
+    ids become SEED codes with ``sourceid2nslc`` (``FDSN:XX_STA_00_H_H_Z`` is ``XX.STA.00.HHZ``;
+    extended codes, e.g. a 3-letter network, stay as they are); start times keep their ns.
+    """
+    from pymseed import MS3TraceList, sourceid2nslc
+
+    try:
+        tracelist = MS3TraceList.from_file(path, unpack_data=True)
+    except Exception as exc:  # libmseed's errors: bad CRC, truncated record, ...
+        raise FormatError(name, f"unreadable miniSEED 3 file: {type(exc).__name__}: {exc}") from exc
+    traces: list[Trace] = []
+    total = text = 0
+    for traceid in tracelist:
+        network, station, location, channel = sourceid2nslc(traceid.sourceid)
+        for segment in traceid:
+            total += 1
+            if segment.sampletype not in ("i", "f", "d"):
+                text += 1
+                continue
+            data = segment.take_np_datasamples()
+            if len(data):
+                meta = TraceMeta(len(traces), network, station, location, channel)
+                traces.append(Trace(data, float(segment.samprate), int(segment.starttime), meta))
+    if len(traces) < total:
+        _skipped(name, total, text, total - len(traces) - text, bool(traces))
+    return Recording(NAME, group_traces(traces), source=name)
 
 
 def _restore_index(meta: TraceMeta) -> TraceMeta:
@@ -200,7 +275,7 @@ class MseedWriter(Writer):
     against libmseed's on the packed row).
     """
 
-    def __init__(self, layout: Layout, out: BinaryIO) -> None:
+    def __init__(self, layout: Layout, out: BinaryIO, *, keep_nonfinite: bool = False) -> None:
         problem = layout_problem(layout)
         if problem:
             raise FormatError(layout.source, f"cannot write miniSEED: {problem}")
@@ -215,6 +290,11 @@ class MseedWriter(Writer):
         self._msr.formatversion = 2
         self._msr.reclen = RECORD_LENGTH
         self._msr.sourceid = _PLACEHOLDER_ID
+        self._gaps_for_nonfinite = not keep_nonfinite
+        #: Non-finite samples left out, and the stretches (gaps) they made, so far.
+        self.nonfinite_samples = 0
+        self.gaps = 0
+        self._stretches: list[str] = []
 
     def _write(self, block_index: int, start: int, data: np.ndarray) -> None:
         check_int32(data, self.layout, "miniSEED")
@@ -227,7 +307,11 @@ class MseedWriter(Writer):
         step = max(1, WRITE_BYTES // (data.shape[1] * dtype.itemsize))
         for r0 in range(0, len(data), step):
             rows = np.ascontiguousarray(data[r0 : r0 + step], dtype=dtype)
-            if rows.dtype.kind == "f":
+            gaps = rows.dtype.kind == "f" and self._gaps_for_nonfinite
+            finite = np.isfinite(rows) if gaps else None
+            if finite is not None and not finite.all():
+                buffer, counts = self._gapped_records(block, start + r0, rows, finite)
+            elif rows.dtype.kind == "f":
                 buffer, counts = self._float_records(rows)
             else:
                 buffer, counts = self._integer_records(rows)
@@ -277,8 +361,56 @@ class MseedWriter(Writer):
             return buffer, counts
         return bytearray(records.data), counts
 
+    def _gapped_records(
+        self, block: BlockLayout, first_row: int, rows: np.ndarray, finite: np.ndarray
+    ) -> tuple[bytearray, np.ndarray]:
+        """Records of float rows with non-finite samples: each finite run of a row is its own
+        segment (libmseed packs it from its own first sample's time on the block's grid);
+        sequence numbers run on through a row's segments. A row with no finite sample has no
+        record."""
+        from pymseed import DataEncoding
+
+        buffer = bytearray()
+        counts = np.zeros(len(rows), np.int64)
+        rate = exact_rate(block.sampling_rate)
+        for i, (row, ok) in enumerate(zip(rows, finite, strict=True)):
+            if ok.all():
+                records = self._pack(row, DataEncoding.FLOAT32)
+            else:
+                records = bytearray()
+                good, bad = _runs(ok), _runs(~ok)
+                for b0, b1 in bad:
+                    self._note_stretch(block, first_row + i, rate, b0, b1)
+                for g0, g1 in good:
+                    offset = round(Fraction(g0) / rate * NS_PER_S)
+                    self._msr.starttime = obspy_bridge.round_us(block.starttime_ns + offset)
+                    records += self._pack(row[g0:g1], DataEncoding.FLOAT32)
+                self._msr.starttime = obspy_bridge.round_us(block.starttime_ns)
+            buffer += records
+            counts[i] = len(records) // RECORD_LENGTH
+        return buffer, counts
+
+    def _note_stretch(self, block: BlockLayout, row: int, rate: Fraction, b0: int, b1: int) -> None:
+        """Count one stretch of non-finite samples [b0, b1) of a row; describe the first few."""
+        self.nonfinite_samples += b1 - b0
+        self.gaps += 1
+        if len(self._stretches) < MAX_LOGGED_GAPS:
+            meta = block.traces[row]
+            seed_id = f"{meta.network}.{meta.station}.{meta.location}.{meta.channel}"
+            if seed_id == "...":
+                seed_id = f"trace {meta.index}"
+            t0, t1 = (block.starttime_ns + round(Fraction(n) / rate * NS_PER_S) for n in (b0, b1))
+            self._stretches.append(f"{seed_id} {_iso(t0)} - {_iso(t1)} ({b1 - b0} samples)")
+
     def _finish(self) -> None:
-        """Nothing follows the last trace's records."""
+        """Nothing follows the last trace's records; the gaps made are logged."""
+        if self.gaps:
+            more = self.gaps - len(self._stretches)
+            log.warning(
+                "%s: %d non-finite samples (NaN/Inf) in %d stretches written as gaps: %s%s",
+                self.layout.source, self.nonfinite_samples, self.gaps,
+                "; ".join(self._stretches), f"; and {more} more" if more else "",
+            )  # fmt: skip
 
 
 def _float_records_like(template: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
@@ -306,9 +438,30 @@ def _float_records_like(template: np.ndarray, rows: np.ndarray) -> np.ndarray | 
     return records
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) index ranges where a 1-D boolean mask is True."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _iso(ns: int) -> str:
+    """A time in ns since 1970 as ISO 8601 UTC with µs (the log's form)."""
+    seconds, rest = divmod(obspy_bridge.round_us(ns), NS_PER_S)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{rest // 1000:06d}Z"
+
+
 def writer(layout: Layout, out: BinaryIO) -> MseedWriter:
-    """A streaming miniSEED 2 writer (512-byte records) for this layout, into an open file."""
+    """A streaming miniSEED 2 writer (512-byte records) for this layout, into an open file.
+
+    Non-finite samples become gaps (see the module docstring)."""
     return MseedWriter(layout, out)
+
+
+def intermediate_writer(layout: Layout, out: BinaryIO) -> MseedWriter:
+    """:func:`writer` for the decimated file, which convert reads back: non-finite samples are
+    kept as they are (each trace stays one trace on read-back; convert makes the gaps)."""
+    return MseedWriter(layout, out, keep_nonfinite=True)
 
 
 def write(recording: Recording, out: BinaryIO) -> None:

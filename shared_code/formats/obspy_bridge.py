@@ -134,7 +134,7 @@ def same_waveforms(a: Recording, b: Recording, cast: Callable[[np.ndarray], np.n
             or exact_rate(x.sampling_rate) != exact_rate(y.sampling_rate)
             or round_us(x.starttime_ns) != y.starttime_ns
             or x.data.shape != y.data.shape
-            or not np.array_equal(cast(x.data), y.data)
+            or not np.array_equal(cast(x.data), y.data, equal_nan=y.data.dtype.kind == "f")
         ):
             return False
     return True
