@@ -228,9 +228,12 @@ def test_unsupported_compressions_are_refused(magic: bytes, what: str, tmp_path:
 
 @pytest.mark.parametrize("kind", list(COMPRESSORS))
 def test_decompression_bomb_is_stopped_at_the_limit(kind: str, tmp_path: Path) -> None:
-    """16 MiB of zeros against a 1 MiB floor and a 100:1 ratio: refused, nothing left."""
-    bomb = COMPRESSORS[kind](bytes(16 << 20))
-    limits = Limits(floor_bytes=1 << 20, ratio=100, max_bytes=1 << 30)
+    """4 MiB of zeros against a 256 KiB floor and a 100:1 ratio: refused, nothing left (the
+    test stays small: this process's RSS is what other tests' children start from)."""
+    zeros = bytes(4 << 20)
+    # xz's default preset touches ~50 MB of encoder tables here; preset 1 decodes the same.
+    bomb = lzma.compress(zeros, preset=1) if kind == "xz" else COMPRESSORS[kind](zeros)
+    limits = Limits(floor_bytes=256 << 10, ratio=100, max_bytes=1 << 30)
     reason = _refused(bomb, tmp_path, limits)
     assert f"{kind} decompression bomb refused: {len(bomb)} bytes" in reason
 
@@ -256,6 +259,21 @@ def test_plain_files_are_read_in_place(tmp_path: Path, segy_bytes: bytes) -> Non
 
 # -- bounded memory --------------------------------------------------------------------------
 
+_BUILD = r"""
+import gzip, sys
+from pathlib import Path
+from benchmarks.bench_pipeline import write_synthetic_segy
+
+plain, packed, channels, samples = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:5])
+write_synthetic_segy(plain, channels=channels, samples=samples, rate_hz=1000.0,
+                     progress=lambda _msg: None)
+with open(plain, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+    while chunk := src.read(1 << 22):
+        dst.write(chunk)
+print(plain.stat().st_size)
+plain.unlink()
+"""
+
 _DECIMATE = r"""
 import json, sys
 from pathlib import Path
@@ -280,18 +298,16 @@ def test_a_compressed_file_far_larger_than_memory_decimates_in_bounded_memory(
     """A ~480 MB SEG-Y, gzipped, decimated by a fresh process: its peak RSS (VmHWM, which
     unlike ru_maxrss does not start from the parent's) stays a fraction of the decompressed
     size."""
-    from benchmarks.bench_pipeline import write_synthetic_segy
-
-    plain = tmp_path / "big.sgy"
+    # Built in a child too: the test process's own RSS must not grow (a child's ru_maxrss,
+    # which other tests read, starts from its parent's).
     channels, samples = 4000, 30000  # 4000 × (240 + 120 000) bytes ≈ 481 MB
-    write_synthetic_segy(plain, channels=channels, samples=samples, rate_hz=1000.0,
-                         progress=lambda _msg: None)  # fmt: skip
-    decompressed_size = plain.stat().st_size
     packed = tmp_path / "big.sgy.upload"
-    with open(plain, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
-        while chunk := src.read(1 << 22):
-            dst.write(chunk)
-    plain.unlink()
+    built = subprocess.run(
+        [sys.executable, "-c", _BUILD, str(tmp_path / "big.sgy"), str(packed), str(channels),
+         str(samples)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    decompressed_size = int(built.stdout.strip().splitlines()[-1])
     share = tmp_path / "share"
     out = subprocess.run(
         [sys.executable, "-c", _DECIMATE, str(packed), str(share)],
