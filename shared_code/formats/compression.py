@@ -8,7 +8,8 @@ Fields compress files for transfer; the extension says nothing (a ``.sgy`` may b
   "reserved FLG bits must be zero"); members may be concatenated (§2.2), and are all read.
 * bzip2 ``BZh`` + block size ``1``-``9`` + the block magic ``31 41 59 26 53 59`` or the
   end-of-stream magic ``17 72 45 38 50 90`` (an empty stream); concatenated streams are read.
-* xz ``fd 37 7a 58 5a 00`` (The .xz File Format 1.2.1, §2.1.1.1); concatenated streams are read.
+* xz ``fd 37 7a 58 5a 00`` (The .xz File Format, §2.1.1.1 Header Magic Bytes); concatenated
+  streams are read.
 * zip ``PK 03 04`` (PKWARE APPNOTE 6.3.10, §4.3.7 local file header): exactly one member
   (directory entries and macOS ``__MACOSX/`` resource forks aside), not encrypted
   (general purpose bit 0, §4.4.4).
@@ -24,9 +25,10 @@ floats that deflate by 1.1-4x; the best real case is a file of padded or dead tr
 Output is refused once it passes both :data:`BOMB_FLOOR_BYTES` (any file up to 1 GiB is
 taken, however well it compresses) and :data:`MAX_RATIO` times the compressed size (far
 above any waveform file; gzip cannot exceed ~1032:1 on zeros, bzip2 and xz reach 10^5 and
-more), or :data:`MAX_DECOMPRESSED_BYTES` in any case (about what one 10-minute function run
-can decimate). Checked as the output grows, so a bomb costs at most that many bytes, which
-are removed at once. Nested archives (42.zip) are refused outright.
+more), or :data:`MAX_DECOMPRESSED_BYTES` in any case (a hard cap on the staging space one
+upload may take, well beyond what one 10-minute function run decimates). Checked as the
+output grows, so a bomb costs at most that many bytes, which are removed at once. Nested
+archives (42.zip) are refused outright.
 
 Memory: the stdlib decompressors read and write :data:`CHUNK_BYTES` at a time, so memory
 stays bounded whatever the sizes.
