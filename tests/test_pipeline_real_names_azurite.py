@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import logging
 import re
 from pathlib import Path
 
@@ -72,11 +73,15 @@ def test_failure_record_and_ledger_keep_the_original_name(pipeline) -> None:
 
 
 @pytest.mark.parametrize("kind", ["gzip", "bzip2"])
-def test_compressed_upload_end_to_end(pipeline, segy_bytes: bytes, kind: str) -> None:
+def test_compressed_upload_end_to_end(
+    pipeline, segy_bytes: bytes, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """A field gzips (or bzip2s) a SEG-Y for transfer and keeps the .sgy name."""
     name = "snorre/2026/11/23/packed.sgy"
     payload = gzip.compress(segy_bytes) if kind == "gzip" else bz2.compress(segy_bytes)
-    event = pipeline.upload_and_deliver(name, payload)
+    with caplog.at_level(logging.INFO, logger="shared_code.pipeline"):
+        event = pipeline.upload_and_deliver(name, payload)
+    assert f"SEGY ({kind}-compressed) -> decimated/snorre/2026/11/23/packed.sgy" in caplog.text
     drained = pipeline.drain()
     assert drained.processed == 1 and not drained.poisoned, drained.errors
     st = read(str(pipeline.share / blob_paths(name).mseed))
