@@ -86,8 +86,9 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"{prefix}: FAILED: {reason}", file=sys.stderr, flush=True)
             continue
         note = " (passed through: already at or below target)" if dec.passthrough else ""
+        packed = f" ({dec.compression}-compressed)" if dec.compression else ""
         print(
-            f"{prefix}: {dec.input_format} {dec.traces} traces, {dec.input_rate_hz:g} -> "
+            f"{prefix}: {dec.input_format}{packed} {dec.traces} traces, {dec.input_rate_hz:g} -> "
             f"{dec.output_rate_hz:g} Hz{note}, {dec.samples_in} -> {dec.samples_out} samples, "
             f"{dec.duration_s:.1f} s of data, {dec.seconds + conv.seconds:.2f} s; "
             f"{dec.output_path}, {conv.output_path} ({len(conv.seed_ids)} SEED ids)",

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 _SUBJECT_PREFIX = "/blobServices/default/containers/"
@@ -81,16 +81,26 @@ def parse_blob_created(payload: dict[str, Any]) -> BlobCreatedEvent:
 
 
 def _container_and_blob(subject: str, url: str) -> tuple[str, str]:
-    # The subject carries the blob name unencoded; the url is percent-encoded.
+    # The subject carries the blob name as it is; data.url carries it percent-encoded, but
+    # not every character: a '#' arrives raw (Azure/azure-sdk-for-net#23634, whose fix is to
+    # take the url's text after the container rather than parse it as a URL), so a '#' or '?'
+    # there is part of the name, never a fragment or query. A subject whose name holds
+    # U+FFFD (characters outside the BMP have been seen mangled there:
+    # Azure-Samples/azure-event-grid-viewer#9) yields to the url.
+    from_subject = from_url = None
     if subject.startswith(_SUBJECT_PREFIX) and "/blobs/" in subject:
         container, _, blob = subject[len(_SUBJECT_PREFIX) :].partition("/blobs/")
         if container and blob:
-            return container, blob
-    if url:
-        path = unquote(urlsplit(url).path).lstrip("/")
-        container, _, blob = path.partition("/")
+            from_subject = container, blob
+    if url and "://" in url:
+        path = url.split("://", 1)[1].partition("/")[2]
+        container, _, blob = unquote(path).partition("/")
         if container and blob:
-            return container, blob
+            from_url = container, blob
+    if from_subject and (from_url is None or "\ufffd" not in from_subject[1]):
+        return from_subject
+    if from_url:
+        return from_url
     raise EventError(f"event has neither a blob subject nor a blob url (subject {subject!r})")
 
 
@@ -111,7 +121,8 @@ def make_event_grid_event(
     event_id: str | None = None,
     topic: str = "",
 ) -> dict[str, Any]:
-    """A BlobCreated event in the Event Grid schema, as Azure Storage publishes it."""
+    """A BlobCreated event in the Event Grid schema, as Azure Storage publishes it: the
+    subject holds the blob name as it is, ``data.url`` holds it percent-encoded (UTF-8)."""
     when = (event_time or datetime.now(UTC)).astimezone(UTC)
     return {
         "id": event_id or str(uuid.uuid4()),
@@ -129,7 +140,7 @@ def make_event_grid_event(
             "contentType": "application/octet-stream",
             "contentLength": content_length,
             "blobType": "BlockBlob",
-            "url": f"{account_url.rstrip('/')}/{container}/{blob_name}",
+            "url": f"{account_url.rstrip('/')}/{container}/{quote(blob_name, safe='/')}",
             "sequencer": f"{int(when.timestamp() * 1e6):032x}",
             "storageDiagnostics": {"batchId": str(uuid.uuid4())},
         },

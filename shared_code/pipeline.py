@@ -34,6 +34,7 @@ from shared_code.fields import (
     UnknownFieldError,
     load_fields,
 )
+from shared_code.formats import compression
 from shared_code.messages import (
     ConvertRequest,
     MessageError,
@@ -92,6 +93,8 @@ class StageReport:
     seconds: float = 0.0
     output_path: str = ""
     passthrough: bool = False
+    #: How the input was compressed for transfer (``gzip``, ``bzip2``, ``xz``, ``zip``), or "".
+    compression: str = ""
     seed_ids: list[str] = dataclass_field(default_factory=list)
     #: NaN/Inf samples left out of the MiniSEED, and the stretches (gaps) they made there.
     nonfinite_samples: int = 0
@@ -123,7 +126,11 @@ def decimate_file(
         raise InputError(f"{blob_name}: empty file (0 bytes)")
     target = cfg.target_rate_hz if target_rate_hz is None else target_rate_hz
     owner = f"{blob_name}@{source.etag}"
-    with formats.open_source(local_path, name=blob_name) as src:
+    # A compressed upload is decompressed beside the raw spool, on the share's staging area.
+    with (
+        compression.decompressed(local_path, blob_name, share_root / STAGING) as (readable, how),
+        formats.open_source(readable, name=blob_name) as src,
+    ):
         input_format = src.format
         # Before any work or state on the share (seam edges): a trace SeisComP would not
         # serve is refused here, not after the file was decimated.
@@ -164,6 +171,7 @@ def decimate_file(
         seconds=time.perf_counter() - started,
         output_path=relative,
         passthrough=passthrough,
+        compression=how or "",
     )
     if passthrough:
         log.info(
@@ -425,12 +433,14 @@ def handle_blob_created(
                 bytes_in=report.bytes_in, bytes_out=report.bytes_out,
                 samples_in=report.samples_in, samples_out=report.samples_out,
                 traces=report.traces, input_format=report.input_format,
-                output_format=report.output_format,
+                output_format=report.output_format, compression=report.compression,
             )  # fmt: skip
             log.info(
-                "decimated %s: %d traces %s Hz -> %s Hz, %s -> %s, queued for convert",
+                "decimated %s: %d traces %s Hz -> %s Hz, %s%s -> %s, queued for convert",
                 blob, report.traces, report.input_rate_hz, report.output_rate_hz,
-                report.input_format, report.output_path,
+                report.input_format,
+                f" ({report.compression}-compressed)" if report.compression else "",
+                report.output_path,
             )  # fmt: skip
             return report
         except Exception as exc:

@@ -150,7 +150,8 @@ class SeamStore:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return _read_owner(path) == owner
-        with os.fdopen(fd, "w") as fh:
+        # UTF-8 whatever the locale: the owner holds the blob name, which may be 小文件.sgy.
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(owner)
             fh.flush()
             os.fsync(fh.fileno())
@@ -195,11 +196,11 @@ def read_edge(
 def _read_owner(path: Path) -> str:
     # A claim is created empty and then written; a reader racing the writer waits briefly.
     for _ in range(50):
-        owner = path.read_text()
+        owner = path.read_text(encoding="utf-8")
         if owner:
             return owner
         time.sleep(0.02)
-    return path.read_text()
+    return path.read_text(encoding="utf-8")
 
 
 def edge_length(plan: DecimationPlan) -> int:

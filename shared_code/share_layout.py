@@ -11,7 +11,11 @@ functions agree::
     state/seams/<field>/<stream>/<key>/           seam edges and claims (shared_code.seams)
 
 Every path is derived from the source blob name by :func:`blob_paths`, so a blob always maps to
-the same paths (idempotent re-runs), and no blob name can escape the share root.
+the same paths (idempotent re-runs), two blobs never map to one path (also on a case-insensitive
+Azure Files share), and no blob name can escape the share root. ``<rest of blob name>`` is the
+blob name's segments, each kept as it is where that is safe, else made safe and suffixed with
+``~<hash>`` (see :func:`parse_blob_name`); the original name is what the ledger and the failure
+records hold.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +40,37 @@ STAGING = "staging"
 STATE = "state"
 TOP_LEVEL = (DECIMATED, MSEED, FAILED, STAGING, STATE)
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]{0,254}$")
 _FIELD = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: Azure's limit on a blob name, characters (Naming and Referencing Containers, Blobs, and
+#: Metadata: "A blob name must be at least one character long and cannot be more than 1,024
+#: characters long"; https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
 MAX_BLOB_NAME = 1024
+
+# Azure Files (SMB) rules for directory and file names (Naming and referencing shares,
+# directories, files, and metadata; https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata):
+# case-preserving but case-insensitive; a component is at most 255 characters; these
+# characters are not allowed: " \ / : | < > * ? ; nor control characters 0x00-0x1F; nor the
+# names LPT1-9, COM1-9, PRN, AUX, NUL, CON, CLOCK$, "." and "..".
+_FORBIDDEN_ON_SHARE = frozenset('"\\:|<>*?')
+_RESERVED = frozenset(
+    {"PRN", "AUX", "NUL", "CON", "CLOCK$"}
+    | {f"{dev}{n}" for dev in ("COM", "LPT") for n in range(1, 10)}
+)
+#: Separates a mapped segment from the hash of its original; never left in a segment kept
+#: as it is, so a hashed segment never equals a kept one.
+_MARK = "~"
+#: Hex digits of SHA-256 kept as a segment's hash: 40 bits, for names that also share the
+#: same mapped text in the same folder.
+_HASH_CHARS = 10
+#: UTF-8 bytes a mapped segment may use: 255 (the component limit above; Linux file systems
+#: count bytes, Azure Files UTF-16 units, and a byte count is never below the unit count)
+#: less room for the extension the layout appends (``.mseed``, ``.segy``, ...).
+MAX_SEGMENT_BYTES = 255 - 16
+#: UTF-8 bytes of a share-relative path under ``mseed/``: SeisComP's mseedscan skips paths of
+#: 511 characters or more, and the VM's mount point (``/mounts/ccs/``) comes in front.
+MAX_PATH_BYTES = 400
+#: Bytes a segment is cut to when the whole path would pass :data:`MAX_PATH_BYTES`.
+_SHORT_SEGMENT_BYTES = 48
 
 
 class BlobNameError(ValueError):
@@ -46,7 +79,11 @@ class BlobNameError(ValueError):
 
 @dataclass(frozen=True)
 class BlobName:
-    """A validated raw blob name: ``<field>/<rest>``."""
+    """A validated raw blob name: ``<field>/<rest>``.
+
+    ``name`` is the blob name as Azure holds it (what the ledger, failure records and logs
+    show); ``rest`` is the share-safe relative path it maps to under the field's folders.
+    """
 
     name: str
     field: str
@@ -54,34 +91,90 @@ class BlobName:
 
 
 def parse_blob_name(name: str) -> BlobName:
-    """Validate a blob name (relative to the raw container) and split off its field.
+    """Validate a blob name (relative to the raw container), split off its field and map the
+    rest to a share-safe path.
 
-    Rejects absolute names, empty or ``.``/``..`` segments, control characters and characters
-    outside ``[A-Za-z0-9._+=@-]``, so the derived share paths stay under the share root.
+    Any name Azure accepts is mapped, except absolute names, empty, ``.`` or ``..`` segments
+    (traversal), control characters (C0, DEL, C1), unpaired surrogates, and a first folder
+    that is not a field name. The mapping keeps each segment as it is where that is safe on
+    Azure Files and SeisComP; otherwise it replaces what is not (characters Azure Files
+    forbids or that render invisibly, a trailing dot or space, a reserved device name,
+    non-NFC Unicode, an over-long segment) and appends ``~<hash of the original segment>``.
+    A segment with upper-case letters keeps them but gets the hash too: the share compares
+    names case-insensitively, so ``A.sgy`` and ``a.sgy`` must not map to one file. The
+    mapping is deterministic and one-to-one (see :func:`_map_segment`).
     """
     shown = name.encode("unicode_escape").decode("ascii")
     if not name:
         raise BlobNameError("empty blob name")
     if len(name) > MAX_BLOB_NAME:
         raise BlobNameError(f"blob {shown[:80]}...: name longer than {MAX_BLOB_NAME} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
         raise BlobNameError(f"blob {shown!r}: name contains control characters")
-    if name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
-        raise BlobNameError(f"blob {shown!r}: absolute or Windows-style name")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise BlobNameError(f"blob {shown!r}: name contains an unpaired UTF-16 surrogate")
+    if name.startswith("/"):
+        raise BlobNameError(f"blob {shown!r}: absolute name")
     parts = name.split("/")
     for part in parts:
         if part in ("", ".", ".."):
             raise BlobNameError(f"blob {shown!r}: empty, '.' or '..' path segment")
-        if not _SEGMENT.match(part):
-            raise BlobNameError(
-                f"blob {shown!r}: segment {part!r} has characters outside [A-Za-z0-9._+=@-]"
-            )
     if len(parts) < 2:
         raise BlobNameError(f"blob {shown!r}: expected <field>/<file>, found no field folder")
     field = parts[0].lower()
     if not _FIELD.match(field):
         raise BlobNameError(f"blob {shown!r}: field folder {parts[0]!r} is not a valid field name")
-    return BlobName(name=name, field=field, rest=PurePosixPath(*parts[1:]))
+    # The field folder on the share is the field's name; a blob whose first folder differs
+    # from it in case (``Snorre/``) carries that difference in its file segment's hash.
+    salt = "" if parts[0] == field else parts[0]
+    rest = [_map_segment(p, salt if i == len(parts) - 2 else "") for i, p in enumerate(parts[1:])]
+    mapped = PurePosixPath(*rest)
+    if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
+        rest = [
+            _map_segment(p, salt if i == len(parts) - 2 else "", _SHORT_SEGMENT_BYTES)
+            for i, p in enumerate(parts[1:])
+        ]
+        mapped = PurePosixPath(*rest)
+        if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
+            raise BlobNameError(
+                f"blob {shown[:80]}...: {len(parts)} folders too deep to map to a path under "
+                f"{MAX_PATH_BYTES} bytes"
+            )
+    return BlobName(name=name, field=field, rest=mapped)
+
+
+def _map_segment(original: str, salt: str = "", limit: int = MAX_SEGMENT_BYTES) -> str:
+    """One blob-name segment as a share path segment.
+
+    Kept as it is when it is already safe: NFC, no upper-case letter, nothing replaced, not
+    reserved, within ``limit`` bytes and free of ``~``. Otherwise the safe text (cut to fit)
+    plus ``~`` and a hash of the original (and ``salt``). One-to-one within a folder, also
+    case-insensitively: a kept segment holds no ``~`` and is the lower case of its upper case
+    (so no other kept segment equals it in another case: not ``A``, nor ``ς`` against ``σ``),
+    hence never equals a hashed one; two hashed ones that compare equal carry equal hashes,
+    hence (up to a 40-bit hash) equal originals.
+    """
+    text = unicodedata.normalize("NFC", original)
+    text = "".join(_safe_char(c) for c in text)
+    stripped = text.rstrip(". ")
+    # Windows and SMB drop a trailing dot or space, so ``a.`` and ``a`` would meet.
+    text = stripped + "_" * (len(text) - len(stripped))
+    if text.split(".")[0].upper() in _RESERVED:
+        text = "_" + text
+    if text == original == text.upper().lower() and not salt and len(text.encode()) <= limit:
+        return text
+    digest = hashlib.sha256(f"{salt}/{original}".encode()).hexdigest()[:_HASH_CHARS]
+    room = limit - len(_MARK) - _HASH_CHARS
+    cut = text.encode()[:room].decode("utf-8", "ignore")
+    return f"{cut}{_MARK}{digest}"
+
+
+def _safe_char(c: str) -> str:
+    """``c`` or ``_``: characters Azure Files forbids, our hash mark, and characters that
+    render invisibly or not at all (format, private-use, unassigned) become ``_``."""
+    if c in _FORBIDDEN_ON_SHARE or c == _MARK:
+        return "_"
+    return "_" if unicodedata.category(c) in ("Cf", "Co", "Cn") else c
 
 
 @dataclass(frozen=True)
@@ -111,9 +204,17 @@ def blob_paths(name: str) -> BlobPaths:
 
 
 def blob_key(name: str, *extra: str) -> str:
-    """A stable file-name-safe key for any string (hostile names included)."""
+    """A stable file-name-safe key for any string (hostile names included).
+
+    Also a valid Azure Table key (no ``/ \\ # ?`` nor control characters): letters and
+    digits of any script, ``.``, ``_`` and ``-`` are kept (at most 120 UTF-8 bytes of the
+    name's end), the rest become ``_``; a hash of the whole makes it unique.
+    """
     digest = hashlib.sha256("\0".join((name, *extra)).encode("utf-8", "surrogatepass"))
-    safe = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", name)[-60:].strip("._") or "blob"
+    safe = re.sub(r"[^\w.-]+|\.{2,}", "_", name)
+    while len(safe.encode("utf-8", "surrogatepass")) > 120:
+        safe = safe[1:]
+    safe = safe.strip("._") or "blob"
     return f"{safe}-{digest.hexdigest()[:16]}"
 
 

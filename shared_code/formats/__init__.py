@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO, TypeVar
 
-from shared_code.formats import ccsw, generic, gse2, mseed, sac, seg2, segy, su
+from shared_code.formats import ccsw, compression, generic, gse2, mseed, sac, seg2, segy, su
 from shared_code.formats.errors import FormatError
 from shared_code.formats.streaming import (
     BlockLayout,
@@ -116,8 +116,6 @@ _SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive",
-    b"\x1f\x8b": "a gzip archive",
 }
 
 
@@ -137,6 +135,9 @@ def detect(path: str | os.PathLike[str], name: str | None = None) -> str:
 
 
 def _describe(head: bytes) -> str:
+    packed = compression.describe(head)
+    if packed:  # decimate_file decompresses before reading; a reader never sees it
+        return f"looks like {packed}, which must be decompressed before reading"
     for magic, what in _SIGNATURES.items():
         if head.startswith(magic):
             return f"looks like {what}"

@@ -1,0 +1,321 @@
+"""Compressed uploads: real gzip/bzip2/xz/zip files of real inputs through the real decimate
+and convert on a share directory; every refusal names the blob and the reason."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pytest
+from obspy import read
+
+from scripts.sample_data import array_record, write_mseed, write_segy
+from shared_code.cli import main
+from shared_code.formats import FormatError
+from shared_code.formats.compression import Limits, decompressed, sniff
+
+ROOT = Path(__file__).resolve().parent.parent
+OBSPY_DATA = Path(obspy.__file__).parent / "io"
+
+
+def _gzip_two_members(raw: bytes) -> bytes:
+    # Concatenated members (RFC 1952 §2.2), as `cat a.gz b.gz` or pigz make.
+    half = len(raw) // 2
+    return gzip.compress(raw[:half]) + gzip.compress(raw[half:], compresslevel=1)
+
+
+def _zip(raw: bytes, member: str = "data.bin", method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        zf.writestr("folder/", b"")  # a directory entry does not count as a file
+        zf.writestr(f"folder/{member}", raw)
+    return buf.getvalue()
+
+
+COMPRESSORS = {
+    "gzip": _gzip_two_members,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zip": _zip,
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, Path]]:
+    """Real inputs, each with the field that decimates it: our sample SEG-Y and MiniSEED, and
+    ObsPy's own MiniSEED, SEG-Y and GSE2 test files."""
+    tmp = tmp_path_factory.mktemp("inputs")
+    return {
+        "segy": ("grane", write_segy(tmp / "a.sgy", array_record(3, 4.0), 1000.0)),
+        "mseed": ("oseberg", write_mseed(tmp / "b.mseed", ["OSE01"], rate_hz=500.0, seconds=4.0)),
+        "obspy-mseed": (
+            "grane",
+            OBSPY_DATA / "mseed/tests/data/BW.BGLD.__.EHE.D.2008.001.first_10_records",
+        ),
+        "obspy-segy": ("grane", OBSPY_DATA / "segy/tests/data/00001034.sgy_first_trace"),
+        "obspy-gse2": ("grane", OBSPY_DATA / "gse2/tests/data/loc_RJOB20050831023349.z"),
+    }
+
+
+def _process(field: str, path: Path, share: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["process", "--field", field, "--output", str(share), str(path)]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSORS))
+@pytest.mark.parametrize("which", ["segy", "mseed", "obspy-mseed", "obspy-segy", "obspy-gse2"])
+def test_compressed_input_gives_what_the_plain_file_gives(
+    inputs: dict[str, tuple[str, Path]],
+    kind: str,
+    which: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Decimated and converted from the compressed file (named .sgy/.mseed: the extension is
+    never looked at), the MiniSEED holds the same traces, samples and times as from the
+    plain file; the report says how it was compressed; the spool is gone afterwards."""
+    field, plain = inputs[which]
+    packed = tmp_path / plain.name  # same name: same share paths
+    packed.write_bytes(COMPRESSORS[kind](plain.read_bytes()))
+    assert sniff(packed.read_bytes()[:16]) == kind
+    out_plain = _process(field, plain, tmp_path / "plain", capsys)
+    out_packed = _process(field, packed, tmp_path / "packed", capsys)
+    assert f"({kind}-compressed)" in out_packed and "compressed" not in out_plain
+    (mseed_plain,) = (tmp_path / "plain/mseed").rglob("*.mseed")
+    (mseed_packed,) = (tmp_path / "packed/mseed").rglob("*.mseed")
+    assert mseed_packed.relative_to(tmp_path / "packed") == mseed_plain.relative_to(
+        tmp_path / "plain"
+    )
+    a, b = read(str(mseed_plain)), read(str(mseed_packed))
+    assert len(a) == len(b) > 0
+    for ta, tb in zip(a, b, strict=True):
+        assert ta.id == tb.id and ta.stats.starttime == tb.stats.starttime
+        assert ta.stats.sampling_rate == tb.stats.sampling_rate
+        np.testing.assert_array_equal(ta.data, tb.data)  # same bytes in: bit-identical out
+    assert not list((tmp_path / "packed/staging").iterdir())
+    assert not list((tmp_path / "packed/failed").rglob("*.json"))
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+def _refused(payload: bytes, tmp_path: Path, limits: Limits | None = None) -> str:
+    path = tmp_path / "upload.sgy"
+    path.write_bytes(payload)
+    spool = tmp_path / "staging"
+    with pytest.raises(FormatError) as info, decompressed(path, "snorre/upload.sgy", spool, limits):
+        pass
+    assert str(info.value).startswith("snorre/upload.sgy: ")
+    assert not spool.exists() or not list(spool.iterdir())  # the spool is removed
+    assert path.read_bytes() == payload  # the raw input is never modified
+    return info.value.reason
+
+
+@pytest.fixture(scope="module")
+def segy_bytes(inputs: dict[str, tuple[str, Path]]) -> bytes:
+    return inputs["segy"][1].read_bytes()
+
+
+def test_zip_with_several_files_is_refused_with_count_and_names(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(5):
+            zf.writestr(f"line_{i}.sgy", b"x" * 100)
+        zf.writestr("__MACOSX/._line_0.sgy", b"resource fork")  # not counted
+    reason = _refused(buf.getvalue(), tmp_path)
+    assert "zip archive with 5 files (first: line_0.sgy, line_1.sgy, line_2.sgy)" in reason
+
+
+def test_encrypted_zip_is_refused(tmp_path: Path, segy_bytes: bytes) -> None:
+    # Python writes no encrypted zips: set the "encrypted" flag (APPNOTE §4.4.4, bit 0) in the
+    # local header (offset 6) and the central directory entry (offset 8), as an encrypting
+    # tool would.
+    raw = bytearray(_zip(segy_bytes[:4000], method=zipfile.ZIP_STORED))
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (at := raw.find(signature, start)) >= 0:
+            raw[at + offset] |= 1
+            start = at + 4
+    assert "is encrypted (password-protected)" in _refused(bytes(raw), tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
+def test_truncated_stream_is_refused_saying_where(
+    kind: str, tmp_path: Path, segy_bytes: bytes
+) -> None:
+    packed = COMPRESSORS[kind](segy_bytes)
+    reason = _refused(packed[: len(packed) // 2], tmp_path)
+    assert reason.startswith(f"truncated {kind} stream")
+    assert "decompressed bytes, near compressed byte" in reason
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zip"])
+def test_corrupt_stream_is_refused(kind: str, tmp_path: Path, segy_bytes: bytes) -> None:
+    packed = bytearray(COMPRESSORS[kind](segy_bytes))
+    middle = len(packed) // 2
+    packed[middle : middle + 64] = bytes(64)  # a zeroed block in the compressed data
+    reason = _refused(bytes(packed), tmp_path)
+    assert reason.startswith(f"corrupt {kind} stream") or "truncated" in reason, reason
+
+
+def test_truncated_zip_is_refused(tmp_path: Path, segy_bytes: bytes) -> None:
+    packed = _zip(segy_bytes)
+    assert "corrupt or truncated zip archive" in _refused(packed[: len(packed) // 2], tmp_path)
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_tar_archives_are_refused_naming_their_first_members(
+    fmt: int, tmp_path: Path, segy_bytes: bytes
+) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for name in ("a.sgy", "b.sgy", "c.sgy", "d.sgy"):
+            info = tarfile.TarInfo(name)
+            info.size = 1000
+            tar.addfile(info, io.BytesIO(segy_bytes[:1000]))
+    plain = buf.getvalue()
+    assert _refused(plain, tmp_path).startswith("a tar archive (first members: a.sgy, b.sgy")
+    reason = _refused(gzip.compress(plain), tmp_path)
+    assert reason.startswith("a tar archive inside a gzip file (first members: a.sgy, b.sgy")
+
+
+def test_v7_tar_without_magic_is_refused(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("old.sgy")
+        info.size = 10
+        tar.addfile(info, io.BytesIO(b"0123456789"))
+    raw = bytearray(buf.getvalue())
+    raw[257:265] = bytes(8)  # no "ustar" magic: a v7 header, found by its checksum
+    raw[148:156] = f"{sum(raw[:148]) + 256 + sum(raw[156:512]):06o}\0 ".encode()
+    assert _refused(bytes(raw), tmp_path).startswith("a tar archive")
+
+
+def test_nested_archives_are_refused(tmp_path: Path, segy_bytes: bytes) -> None:
+    reason = _refused(_zip(gzip.compress(segy_bytes)), tmp_path)
+    assert reason.startswith("nested archive: gzip-compressed data inside a zip file")
+    reason = _refused(gzip.compress(bz2.compress(segy_bytes)), tmp_path)
+    assert reason.startswith("nested archive: bzip2-compressed data inside a gzip file")
+
+
+@pytest.mark.parametrize(
+    ("magic", "what"),
+    [(b"\x28\xb5\x2f\xfd", "zstd-compressed"), (b"7z\xbc\xaf\x27\x1c", "a 7z archive")],
+)
+def test_unsupported_compressions_are_refused(magic: bytes, what: str, tmp_path: Path) -> None:
+    assert _refused(magic + bytes(600), tmp_path).startswith(f"{what}: not supported")
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSORS))
+def test_decompression_bomb_is_stopped_at_the_limit(kind: str, tmp_path: Path) -> None:
+    """4 MiB of zeros against a 256 KiB floor and a 100:1 ratio: refused, nothing left (the
+    test stays small: this process's RSS is what other tests' children start from)."""
+    zeros = bytes(4 << 20)
+    # xz's default preset touches ~50 MB of encoder tables here; preset 1 decodes the same.
+    bomb = lzma.compress(zeros, preset=1) if kind == "xz" else COMPRESSORS[kind](zeros)
+    limits = Limits(floor_bytes=256 << 10, ratio=100, max_bytes=1 << 30)
+    reason = _refused(bomb, tmp_path, limits)
+    assert f"{kind} decompression bomb refused: {len(bomb)} bytes" in reason
+
+
+def test_bomb_limits_spare_real_waveforms(tmp_path: Path, segy_bytes: bytes) -> None:
+    """Real samples compress far below the ratio: accepted even with a floor of 0 bytes."""
+    path = tmp_path / "a.sgy"
+    path.write_bytes(gzip.compress(segy_bytes, compresslevel=9))
+    limits = Limits(floor_bytes=0, ratio=100, max_bytes=1 << 30)
+    with decompressed(path, "grane/a.sgy", tmp_path / "staging", limits) as (spool, kind):
+        assert kind == "gzip" and spool.read_bytes() == segy_bytes
+        assert spool.parent == tmp_path / "staging"
+    assert not spool.exists()
+
+
+def test_plain_files_are_read_in_place(tmp_path: Path, segy_bytes: bytes) -> None:
+    path = tmp_path / "a.sgy.gz"  # the extension says gzip; the content does not
+    path.write_bytes(segy_bytes)
+    with decompressed(path, "grane/a.sgy.gz", tmp_path / "staging") as (readable, kind):
+        assert readable == path and kind is None
+    assert not (tmp_path / "staging").exists()
+
+
+# -- bounded memory --------------------------------------------------------------------------
+
+_BUILD = r"""
+import gzip, sys
+from pathlib import Path
+from benchmarks.bench_pipeline import write_synthetic_segy
+
+plain, packed, channels, samples = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:5])
+write_synthetic_segy(plain, channels=channels, samples=samples, rate_hz=1000.0,
+                     progress=lambda _msg: None)
+with open(plain, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+    while chunk := src.read(1 << 22):
+        dst.write(chunk)
+print(plain.stat().st_size)
+plain.unlink()
+"""
+
+_DECIMATE = r"""
+import json, sys
+from pathlib import Path
+from shared_code.fields import load_fields
+from shared_code.messages import SourceBlob
+from shared_code.pipeline import decimate_file
+
+path, share = Path(sys.argv[1]), Path(sys.argv[2])
+cfg = load_fields(Path("config/fields.toml")).get("snorre")
+source = SourceBlob(url="file://x", container="local", name="snorre/big.sgy", etag='"1"',
+                    event_id="e", event_time="2026-11-23T12:00:00+00:00")
+_, report = decimate_file(path, "snorre/big.sgy", share, cfg, source)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"hwm_mb": hwm / 1024, "compression": report.compression,
+                  "samples_in": report.samples_in, "traces": report.traces}))
+"""
+
+
+def test_a_compressed_file_far_larger_than_memory_decimates_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """A ~480 MB SEG-Y, gzipped, decimated by a fresh process: its peak RSS (VmHWM, which
+    unlike ru_maxrss does not start from the parent's) stays a fraction of the decompressed
+    size."""
+    # Built in a child too: the test process's own RSS must not grow (a child's ru_maxrss,
+    # which other tests read, starts from its parent's).
+    channels, samples = 4000, 30000  # 4000 × (240 + 120 000) bytes ≈ 481 MB
+    packed = tmp_path / "big.sgy.upload"
+    built = subprocess.run(
+        [sys.executable, "-c", _BUILD, str(tmp_path / "big.sgy"), str(packed), str(channels),
+         str(samples)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    decompressed_size = int(built.stdout.strip().splitlines()[-1])
+    share = tmp_path / "share"
+    out = subprocess.run(
+        [sys.executable, "-c", _DECIMATE, str(packed), str(share)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"peak RSS {report['hwm_mb']:.0f} MB for {decompressed_size / 2**20:.0f} MiB gzip input")
+    assert report["compression"] == "gzip"
+    assert report["traces"] == channels and report["samples_in"] == channels * samples
+    assert report["hwm_mb"] * 2**20 < decompressed_size / 2.5
+    assert not list((share / "staging").iterdir())
