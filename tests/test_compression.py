@@ -277,12 +277,14 @@ plain.unlink()
 _DECIMATE = r"""
 import json, sys
 from pathlib import Path
+import dataclasses
 from shared_code.fields import load_fields
 from shared_code.messages import SourceBlob
 from shared_code.pipeline import decimate_file
 
 path, share = Path(sys.argv[1]), Path(sys.argv[2])
-cfg = load_fields(Path("config/fields.toml")).get("snorre")
+# 4000 traces: a field with 1000 four-component stations (snorre is configured with 100).
+cfg = dataclasses.replace(load_fields(Path("config/fields.toml")).get("snorre"), station_count=1000)
 source = SourceBlob(url="file://x", container="local", name="snorre/big.sgy", etag='"1"',
                     event_id="e", event_time="2026-11-23T12:00:00+00:00")
 _, report = decimate_file(path, "snorre/big.sgy", share, cfg, source)

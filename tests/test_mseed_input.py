@@ -45,7 +45,7 @@ location = "00"
 station_source = "header"
 station_prefix = "T"
 station_first = 1
-stations = ["APE", "RJOB", "PART", "FUR", "NV30", "NV31", "NV32", "NV33", "PANIX"]
+stations = ["APE", "RJOB", "PART", "FUR", "NV30", "NV31", "NV32", "NV33", "PANIX", "INT", "FLT"]
 components = ["Z", "N", "E"]
 sensors = { Z = "broadband", N = "broadband", E = "broadband" }
 """

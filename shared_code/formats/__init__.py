@@ -129,6 +129,9 @@ def detect(path: str | os.PathLike[str], name: str | None = None) -> str:
     for fmt in FORMATS:
         if fmt.detect(path):
             return fmt.name
+    damaged = segy.damaged_reason(path, shown)
+    if damaged is not None:
+        raise FormatError(shown, damaged)
     with open(path, "rb") as fh:
         head = fh.read(512)
     raise FormatError(shown, f"not seismic data: {_describe(head)}, no waveform reader accepts it")

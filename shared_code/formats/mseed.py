@@ -163,11 +163,8 @@ def layout_problem(layout: Layout) -> str | None:
     """Why traces of this layout cannot be written as miniSEED, or None.
 
     Integer samples must also fit int32: the writer checks that per row (values are not
-    part of a layout). The ids must read back as written: ObsPy strips the codes' spaces,
-    reads a lone numeric station code as a code-less trace's index, and joins traces of one
-    id that abut in time, so each id may occur once per file.
+    part of a layout).
     """
-    seen: set[tuple[str, ...]] = set()
     for block in layout.blocks:
         if block.dtype.kind not in "iuf":
             return f"sample type {block.dtype} is not numeric"
@@ -181,7 +178,25 @@ def layout_problem(layout: Layout) -> str | None:
                 return f"trace {meta.index}: channel code {meta.channel!r} too long"
             if not (meta.network + meta.station + meta.location + meta.channel).isascii():
                 return f"trace {meta.index}: SEED codes are not ASCII"
+    return None
+
+
+def readback_problem(layout: Layout) -> str | None:
+    """Why a miniSEED file of this layout would not read back as the same traces, or None.
+
+    What the decimated file needs (convert reads it back trace by trace), not the final
+    MiniSEED, whose segments of one channel share their id on purpose. ObsPy strips the
+    codes' spaces, reads a lone numeric station code as a code-less trace's index, and joins
+    traces of one id that abut in time, so each id may occur once per file.
+    """
+    problem = layout_problem(layout)
+    if problem:
+        return problem
+    seen: set[tuple[str, ...]] = set()
+    for block in layout.blocks:
+        for meta in block.traces:
             codes = (meta.network, meta.station, meta.location, meta.channel)
+            codeless = not any(codes)
             if any(c != c.strip() or not c.isprintable() for c in codes):
                 return f"trace {meta.index}: SEED codes {codes}: end spaces or control characters"
             if not codeless and meta.station.isdigit() and codes.count("") == 3:
@@ -194,14 +209,15 @@ def layout_problem(layout: Layout) -> str | None:
 
 
 def can_write(recording: Recording) -> bool:
-    """True if every trace fits miniSEED 2 (int32-range or float samples, SEED code lengths)."""
+    """True if the recording fits miniSEED 2 and reads back as the same traces (int32-range
+    or float samples, SEED code lengths, ids; see :func:`readback_problem`)."""
     layout = layout_of(recording)
-    return layout_problem(layout) is None and all(fits_int32(b.data) for b in recording.blocks)
+    return readback_problem(layout) is None and all(fits_int32(b.data) for b in recording.blocks)
 
 
 def can_write_layout(layout: Layout) -> bool:
-    """True if traces of this layout fit miniSEED 2 (numeric samples, SEED code lengths)."""
-    return layout_problem(layout) is None
+    """True if traces of this layout fit miniSEED 2 and read back as the same traces."""
+    return readback_problem(layout) is None
 
 
 def encoding_for(data: np.ndarray) -> str:

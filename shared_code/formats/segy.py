@@ -33,6 +33,7 @@ from shared_code.formats.segy_headers import (
     TEXT_BYTES,
     FileLayout,
     check_layout,
+    damaged_layout,
     file_headers_by_hand,
     file_headers_by_segyio,
     probe,
@@ -73,6 +74,7 @@ __all__ = [
     "can_write",
     "can_write_layout",
     "check_layout",
+    "damaged_layout",
     "file_header_bytes",
     "ibm_to_float32",
     "is_segy",
@@ -94,9 +96,22 @@ def is_segy(path: Path) -> bool:
     return probe(path) is not None
 
 
+def damaged_reason(path: Path, name: str) -> str | None:
+    """Why a file that looks like SEG-Y (a textual header, then a binary one) but that no
+    reader accepted cannot be read, naming the header bytes; None if it does not look so."""
+    layout = damaged_layout(path)
+    if layout is None:
+        return None
+    try:
+        check_layout(layout, name)
+    except FormatError as exc:
+        return exc.reason
+    return None
+
+
 def open_source(path: Path, name: str) -> TraceSource:
     """Open a SEG-Y file for reading by blocks; ``name`` is the display name used in errors."""
-    layout = probe(path)
+    layout = probe(path) or damaged_layout(path)
     if layout is None:
         raise FormatError(name, "not a SEG-Y file")
     n_traces = check_layout(layout, name)

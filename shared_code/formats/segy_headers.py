@@ -107,15 +107,38 @@ class FileLayout:
 
 
 def probe(path: Path) -> FileLayout | None:
-    """Layout of a SEG-Y file, or None if the headers do not look like SEG-Y.
+    """Layout of a SEG-Y file, or None if the headers do not look like SEG-Y."""
+    return _probe(path)[0]
+
+
+def damaged_layout(path: Path) -> FileLayout | None:
+    """The layout of a file that looks like SEG-Y but whose words make no sense, or None.
 
     A file whose first 3200 bytes read as a textual header (EBCDIC or ASCII) followed by a
-    binary (not text) header is taken as SEG-Y even when its words make no sense: the
-    layout then carries them and :func:`check_layout` says what is wrong.
+    binary (not text) header, with no sample format code or sample count that works, is
+    asked about only after every other reader declined it (other formats, e.g. DMX, also
+    start with text): its layout then carries the words, and :func:`check_layout` says
+    what is wrong with them.
     """
+    good, damaged = _probe(path)
+    if good is not None or damaged is None:
+        return None
+    # SEG-Y rev 1, section 3: the textual header is 40 card images of 80 bytes "each
+    # beginning with the letter C" (0x43 in ASCII, 0xC3 in EBCDIC). A damaged file is taken
+    # for SEG-Y only with that mark on its first card: a SEED volume header, a DMX file or
+    # a text log also start as text.
+    with open(path, "rb") as fh:
+        mark = fh.read(1)
+    if mark not in (b"C", b"\xc3"):
+        return None
+    return damaged
+
+
+def _probe(path: Path) -> tuple[FileLayout | None, FileLayout | None]:
+    """(the layout of a readable SEG-Y, the layout of one that only looks like SEG-Y)."""
     size = os.path.getsize(path)
     if size < FILE_HEADER_BYTES:
-        return None
+        return None, None
     with open(path, "rb") as fh:
         head = fh.read(FILE_HEADER_BYTES)
         text_like = _looks_like_text(head[:TEXT_BYTES]) and not _looks_like_text(
@@ -134,10 +157,10 @@ def probe(path: Path) -> FileLayout | None:
             if code in FORMAT_SIZES and layout.n_samples > 0:
                 whole = (size - layout.data_offset) % layout.trace_bytes == 0
                 if whole or text_like:
-                    return layout
+                    return layout, None
             if fallback is None:
                 fallback = layout
-    return fallback if text_like else None
+    return None, fallback if text_like else None
 
 
 def _layout(head: bytes, trace: bytes, endian: str, size: int) -> FileLayout:
