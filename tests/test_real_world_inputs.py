@@ -436,7 +436,7 @@ def test_segy_with_traces_of_different_lengths_converts(tmp_path: Path) -> None:
     """ObsPy writes (and reads) SEG-Y whose traces differ in length, each trace header giving
     its own sample count (bytes 115-116)."""
     st = obspy.Stream()
-    for i, n in enumerate((3000, 4500, 2000)):
+    for i, n in enumerate((15000, 22500, 10000)):  # 30, 45, 20 s: a compared interior
         data = np.sin(np.arange(n) * 0.01 * (i + 1)).astype(np.float32) * 1000
         tr = obspy.Trace(data, {"sampling_rate": 500.0, "starttime": obspy.UTCDateTime(2026, 1, 1)})
         st.append(tr)
