@@ -103,6 +103,7 @@ CASES: tuple[Case, ...] = (
     Case("MSEED", _io("mseed", "single_record_plus_noise_record.mseed")),
     Case("MSEED", _io("mseed", "bizarre/mseed_data_offset_0.mseed")),
     Case("MSEED", _io("mseed", "three_records_zero_data_in_middle.mseed")),
+    Case("MSEED", _io("mseed", "constructedFileToTestReadViaRecords.mseed")),  # BW. and OB.
     Case("MSEED", _io("mseed", "encoding/fullASCII_bigEndian.mseed")),  # refused: log records
     Case("MSEED", _io("mseed", "rt130_sr0_cropped.mseed")),  # refused: 0 Hz
     Case("SAC", _io("sac", "seism.sac")),
