@@ -22,6 +22,7 @@ come). What is asserted, against ObsPy's own reading of the input:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -35,7 +36,7 @@ import numpy as np
 import obspy
 import pytest
 
-from shared_code.fields import FieldConfig, parse_fields
+from shared_code.fields import FieldConfig, FieldRegistry, parse_fields
 from shared_code.messages import SourceBlob
 from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
 from shared_code.seam_sweep import sweep
@@ -49,14 +50,39 @@ TARGET_HZ = 20.0
 _SENSORS = "{ " + ", ".join(f'{c} = "short-period"' for c in "ZNE123HUVW") + " }"
 
 
-def _fields_toml(target_hz: float) -> str:
+def _fields_toml(target_hz: float, stream: obspy.Stream | None = None) -> str:
+    """Two fields: ids from the trace headers, and ids from the trace positions.
+
+    The header field lists the stations and locations of ``stream`` (the input as ObsPy
+    reads it), as an operator configures a field for its stations; codes that are not SEED
+    codes (CSS's ``TESTbe``, KNET's ``AKT013``) are mapped with ``station_map``. Traces
+    without codes fall back to numbered stations.
+    """
+    stations: dict[str, None] = {"STA": None}
+    station_map: dict[str, str] = {}
+    locations: dict[str, None] = {}
+    for tr in stream or []:
+        code = tr.stats.station.strip()
+        if code and code.isascii() and re.fullmatch(r"[A-Z0-9]{1,5}", code.upper()):
+            stations[code.upper()] = None
+        elif code and code not in station_map:
+            station_map[code] = f"M{len(station_map)}"
+        location = tr.stats.location.strip().upper()
+        if location and location != "00" and re.fullmatch(r"[A-Z0-9]{1,2}", location):
+            locations[location] = None
+    stations.update(dict.fromkeys(station_map.values()))
+    mapped = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}" for k, v in station_map.items())
     return f"""
 [fields.hdr]
 network = "XH"
 target_rate_hz = {target_hz}
 location = "00"
 station_source = "header"
-stations = ["STA"]
+stations = [{", ".join(_toml_string(st) for st in stations)}]
+locations = [{", ".join(_toml_string(loc) for loc in locations)}]
+station_map = {{ {mapped} }}
+station_prefix = ""
+station_count = 99999
 components = ["Z", "N", "E"]
 sensors = {_SENSORS}
 
@@ -70,6 +96,11 @@ station_count = 99999
 components = ["Z", "N", "E"]
 sensors = {_SENSORS}
 """
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text)
 
 
 @dataclass(frozen=True)
@@ -203,12 +234,20 @@ def _run(path: Path, blob: str, share: Path, cfg: FieldConfig) -> obspy.Stream:
     )  # fmt: skip
     request, _ = decimate_file(path, blob, share, cfg, source)
     convert_file(request, share, cfg)
-    registry = parse_fields(_fields_toml(cfg.target_rate_hz))
+    registry = FieldRegistry({cfg.name: cfg})
     sweep(share, registry, timeout_minutes=0, now=time.time() + 3600)
     out = obspy.Stream()
     for mseed in sorted((share / "mseed").rglob("*.mseed")):
         out += obspy.read(str(mseed), format="MSEED")
     return out
+
+
+def _read_any(path: Path) -> obspy.Stream:
+    """The input as ObsPy reads it, or an empty stream where it reads none (refusals)."""
+    try:
+        return obspy.read(str(path))
+    except Exception:
+        return obspy.Stream()
 
 
 def _read_input(path: Path) -> obspy.Stream:
@@ -248,7 +287,7 @@ def _span(traces: list[obspy.Trace]) -> tuple[int, int]:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_real_file_converts(case: Case, field: str, tmp_path: Path) -> None:
     path = OBSPY / case.path
-    cfg = parse_fields(_fields_toml(case.target_hz)).get(field)
+    cfg = parse_fields(_fields_toml(case.target_hz, _read_any(path))).get(field)
     blob = _blob(field, case)
     refusal = REFUSALS.get(case.path)
     if refusal is not None:
