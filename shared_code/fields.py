@@ -133,7 +133,7 @@ class FieldConfig:
     def _station_location_component(self, trace: TraceMeta) -> tuple[str, str, str]:
         what = _describe(trace)
         if self.station_source == "header" and trace.station.strip():
-            station = self._header_station(trace.station, what)
+            station = self._header_station(trace.station, what, trace.network)
             location = trace.location.strip().upper() or self.location
             if not trace.location.isascii() or location not in self._locations():
                 raise SeedIdError(
@@ -160,9 +160,10 @@ class FieldConfig:
             )
         return self._numbered(number), self.location, self.components[trace.index % n_comp]
 
-    def _header_station(self, raw: str, what: str) -> str:
+    def _header_station(self, raw: str, what: str, network: str = "") -> str:
         code = raw.strip()
-        mapped = self.station_map.get(code)
+        # "NET.STA" first: one file may carry one station code under two networks.
+        mapped = self.station_map.get(f"{network.strip()}.{code}", self.station_map.get(code))
         if mapped is not None:
             return mapped
         upper = code.upper()

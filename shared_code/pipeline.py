@@ -198,11 +198,33 @@ def check_seed_ids(blob_name: str, blocks: list[Any], cfg: FieldConfig, target_h
 
     Whether a trace has an id does not depend on the rate (Hz): only its band code does.
     """
+    channels: dict[str, dict[int, TraceMeta]] = {}
     for block in blocks:
         keep = set(cfg.select(max(t.index for t in block.traces) + 1))
+        rate = min(block.sampling_rate, target_hz)  # at or below the target: passed through
         for trace in block.traces:
             if trace.index in keep:
-                _seed_id(blob_name, cfg, trace, target_hz)
+                sid = _seed_id(blob_name, cfg, trace, rate)
+                channels.setdefault(sid, {}).setdefault(trace.index, trace)
+    _refuse_collisions(blob_name, channels)
+
+
+def _refuse_collisions(blob_name: str, channels: dict[str, dict[int, TraceMeta]]) -> None:
+    """Two input channels (channel numbers) that would share one SEED id: refused, never
+    mixed into one stream (segments of one channel share their number and their id)."""
+    for sid, by_number in channels.items():
+        if len(by_number) > 1:
+            first, second = list(by_number.values())[:2]
+            raise InputError(
+                f"{blob_name}: input channels {_input_id(first)} and {_input_id(second)} would "
+                f"both become SEED id {sid}; map them apart in the field configuration "
+                "(key 'station_map', 'components' or 'channels')"
+            )
+
+
+def _input_id(trace: TraceMeta) -> str:
+    codes = (trace.network, trace.station, trace.location, trace.channel)
+    return ".".join(codes) if any(codes) else f"#{trace.index}"
 
 
 def _seed_id(blob_name: str, cfg: FieldConfig, trace: TraceMeta, rate_hz: float) -> str:
@@ -225,6 +247,7 @@ def _seed_traces(
         )
     seeded: list[list[TraceMeta]] = []
     seed_ids: list[str] = []
+    channels: dict[str, dict[int, TraceMeta]] = {}
     position = 0
     for block in blocks:
         out = []
@@ -233,10 +256,12 @@ def _seed_traces(
             position += 1
             renumbered = trace if index == trace.index else replace(trace, index=index)
             sid = _seed_id(request.source.name, cfg, renumbered, block.sampling_rate)
+            channels.setdefault(sid, {}).setdefault(index, renumbered)
             net, sta, loc, cha = sid.split(".")
             out.append(TraceMeta(index=index, network=net, station=sta, location=loc, channel=cha))
             seed_ids.append(sid)
         seeded.append(out)
+    _refuse_collisions(request.source.name, channels)
     per_start: dict[int, list[str]] = {}
     for block, traces in zip(blocks, seeded, strict=True):
         per_start.setdefault(block.starttime_ns, []).extend(

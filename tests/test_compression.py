@@ -184,7 +184,7 @@ def _tar(files: dict[str, bytes]) -> bytes:
 
 
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
-def test_tar_archives_are_refused_naming_their_first_members(
+def test_tar_archives_of_several_files_are_refused_naming_them(
     fmt: int, tmp_path: Path, segy_bytes: bytes
 ) -> None:
     buf = io.BytesIO()
@@ -194,21 +194,60 @@ def test_tar_archives_are_refused_naming_their_first_members(
             info.size = 1000
             tar.addfile(info, io.BytesIO(segy_bytes[:1000]))
     plain = buf.getvalue()
-    assert _refused(plain, tmp_path).startswith("a tar archive (first members: a.sgy, b.sgy")
+    reason = _refused(plain, tmp_path)
+    assert reason.startswith("a tar archive with 4 files (first: a.sgy, b.sgy, c.sgy)")
     reason = _refused(gzip.compress(plain), tmp_path)
-    assert reason.startswith("a tar archive inside a gzip file (first members: a.sgy, b.sgy")
+    assert reason.startswith("a tar archive inside a gzip file with 4 files (first: a.sgy")
 
 
-def test_v7_tar_without_magic_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+@pytest.mark.parametrize("kind", [None, *COMPRESSORS])
+def test_a_tar_of_one_file_is_unpacked(
+    fmt: int, kind: str | None, tmp_path: Path, segy_bytes: bytes
+) -> None:
+    """Plain or compressed (.tar.gz, ...): the one regular file, byte for byte; directories
+    and macOS AppleDouble files beside it do not count."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        tar.addfile(_dir("line"))
+        for member, data in (
+            ("line/._a.sgy", b"\0\5\x16\7 AppleDouble"),
+            ("line/a.sgy", segy_bytes),
+        ):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    payload = buf.getvalue() if kind is None else COMPRESSORS[kind](buf.getvalue())
+    path = tmp_path / "upload.tar"
+    path.write_bytes(payload)
+    with decompressed(path, "snorre/upload.tar", tmp_path / "staging") as (readable, how):
+        assert readable.read_bytes() == segy_bytes
+        assert how == ("tar" if kind is None else f"{kind}+tar")
+    assert not list((tmp_path / "staging").iterdir())
+
+
+def _dir(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+def test_v7_tar_without_magic_is_recognised(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("old.sgy")
-        info.size = 10
-        tar.addfile(info, io.BytesIO(b"0123456789"))
+        for member in ("old.sgy", "older.sgy"):
+            info = tarfile.TarInfo(member)
+            info.size = 10
+            tar.addfile(info, io.BytesIO(b"0123456789"))
     raw = bytearray(buf.getvalue())
     raw[257:265] = bytes(8)  # no "ustar" magic: a v7 header, found by its checksum
     raw[148:156] = f"{sum(raw[:148]) + 256 + sum(raw[156:512]):06o}\0 ".encode()
-    assert _refused(bytes(raw), tmp_path).startswith("a tar archive")
+    assert _refused(bytes(raw), tmp_path).startswith("a tar archive with 2 files")
+
+
+def test_a_truncated_tar_is_refused(tmp_path: Path, segy_bytes: bytes) -> None:
+    reason = _refused(_tar({"a.sgy": segy_bytes})[:5000], tmp_path)
+    assert reason.startswith("corrupt or truncated tar archive")
 
 
 def test_nested_archives_are_refused(tmp_path: Path, segy_bytes: bytes) -> None:

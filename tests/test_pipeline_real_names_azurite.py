@@ -93,21 +93,24 @@ def test_compressed_upload_end_to_end(
     assert blob.download_blob().readall() == payload  # raw blob untouched
 
 
-def test_compressed_tar_upload_is_recorded_as_a_failure(pipeline, segy_bytes: bytes) -> None:
+def test_compressed_tar_of_several_files_is_recorded_as_a_failure(
+    pipeline, segy_bytes: bytes
+) -> None:
     import io
     import tarfile
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("line 1.sgy")
-        info.size = len(segy_bytes)
-        tar.addfile(info, io.BytesIO(segy_bytes))
+        for member in ("line 1.sgy", "line 2.sgy"):
+            info = tarfile.TarInfo(member)
+            info.size = len(segy_bytes)
+            tar.addfile(info, io.BytesIO(segy_bytes))
     name = "snorre/batch.tar.gz"
     pipeline.upload_and_deliver(name, buf.getvalue())
     (record,) = pipeline.failures()
     assert record["blob"] == name and record["permanent"] is True
     assert record["reason"] == (
-        f"{name}: a tar archive inside a gzip file (first member: line 1.sgy): upload each "
-        "waveform file as its own blob"
+        f"{name}: a tar archive inside a gzip file with 2 files (first: line 1.sgy, "
+        "line 2.sgy): upload one waveform file per blob"
     )
     assert not list((pipeline.share / "mseed").rglob("*.mseed"))

@@ -366,3 +366,45 @@ sensors = { Z = "accelerometer" }
     (trace,) = [t for block in read(knet, blob).blocks for t in block.traces]
     assert cfg.seed_id(trace, 50.0) == "XK.AKT13.00.SNZ"  # 50 Hz: band S; accelerometer: N
     check_seed_ids(blob, read(knet, blob).blocks, cfg, cfg.target_rate_hz)  # no refusal
+
+
+TWO_NETWORKS = GAPS.parent / "constructedFileToTestReadViaRecords.mseed"  # BW.BGLD and OB.BGLD
+
+
+def _header_field(station_map: str) -> FieldConfig:
+    return parse_fields(
+        f"""
+[fields.hdr]
+network = "XH"
+target_rate_hz = 20.0
+location = ""
+station_source = "header"
+stations = ["BGLD", "OBGLD"]
+station_map = {{ {station_map} }}
+components = ["Z", "N", "E"]
+sensors = {{ Z = "short-period", N = "short-period", E = "short-period" }}
+"""
+    ).get("hdr")
+
+
+def test_two_input_channels_never_become_one_stream(tmp_path: Path) -> None:
+    """One station code under two networks (ObsPy's own test file): the header field would
+    give both one SEED id, so the file is refused before any work, naming both input ids;
+    mapped apart by "NET.STA" in station_map, both convert to their own id."""
+    stream = obspy.read(str(TWO_NETWORKS))
+    assert {tr.id for tr in stream} == {"BW.BGLD..EHE", "OB.BGLD..EHE"}
+    share = tmp_path / "share"
+    ensure_layout(share)
+    blob = "hdr/two.mseed"
+    cfg = _header_field("")
+    with pytest.raises(PERMANENT_ERRORS) as info:
+        decimate_file(TWO_NETWORKS, blob, share, cfg, _source(blob))
+    message = str(info.value)
+    assert message.startswith(f"{blob}: input channels BW.BGLD..EHE and OB.BGLD..EHE would both ")
+    assert "SEED id XH.BGLD..SHE" in message
+    assert not list((share / STATE).rglob("*"))  # refused before any seam edge was written
+
+    cfg = _header_field('"OB.BGLD" = "OBGLD"')
+    request, _ = decimate_file(TWO_NETWORKS, blob, share, cfg, _source(blob))
+    report = convert_file(request, share, cfg)
+    assert report.seed_ids == ["XH.BGLD..SHE", "XH.OBGLD..SHE"]

@@ -186,6 +186,11 @@ def open_source(path: str | os.PathLike[str], name: str | None = None) -> Source
     if not any(b.traces for b in source.blocks):
         source.close()
         raise FormatError(shown, f"{source.format} file holds no traces")
+    if not any(b.traces and b.n_samples for b in source.blocks):
+        source.close()
+        raise FormatError(
+            shown, f"{source.format} file holds no waveform samples (every trace has 0 samples)"
+        )
     return source
 
 

@@ -1,5 +1,5 @@
-"""Compressed uploads: recognise gzip, bzip2, xz and single-file zip by content, and
-decompress them, streaming, to a spool file that the readers then open as usual.
+"""Compressed uploads: recognise gzip, bzip2, xz, single-file zip and single-file tar by
+content, and decompress them, streaming, to a spool file that the readers then open as usual.
 
 Fields compress files for transfer; the extension says nothing (a ``.sgy`` may be gzip, a
 ``.gz`` may not be), so only magic bytes decide:
@@ -14,10 +14,15 @@ Fields compress files for transfer; the extension says nothing (a ``.sgy`` may b
   (directory entries and macOS ``__MACOSX/`` resource forks aside), not encrypted
   (general purpose bit 0, §4.4.4).
 
-Refused, with the blob name and the reason: a zip with several members (how many, the first
-names), an empty or encrypted zip, a member in a method Python cannot read, a tar archive
-(``ustar`` at offset 257 or a valid v7 header checksum), an archive inside the archive, a
-corrupt or truncated stream (where it broke), zstd, 7z and rar, and decompression bombs.
+* tar (``ustar`` at offset 257, or a v7 header whose checksum holds; POSIX.1-2001 pax):
+  plain or inside one of the compressions above (``.tar.gz``), with exactly one regular file
+  (directories, pax headers and macOS ``._`` AppleDouble files aside). ObsPy reads such
+  archives too; one file per blob keeps one recording per blob.
+
+Refused, with the blob name and the reason: a zip or tar with several files (how many, the
+first names), an empty or encrypted zip, a member in a method Python cannot read, an archive
+inside the archive, a corrupt or truncated stream (where it broke), zstd, 7z and rar, and
+decompression bombs.
 
 Bombs: the spool lives on the share's ``staging/`` (beside the raw spool), so the harm of a
 bomb is bytes written to the share and time spent. Waveform samples are noisy integers or
@@ -43,13 +48,14 @@ import io
 import logging
 import lzma
 import os
+import shutil
 import tarfile
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
 from shared_code.formats.errors import FormatError
@@ -60,6 +66,7 @@ GZIP = "gzip"
 BZIP2 = "bzip2"
 XZ = "xz"
 ZIP = "zip"
+TAR = "tar"
 
 #: Bytes copied at a time.
 CHUNK_BYTES = 1 << 20
@@ -135,20 +142,6 @@ def _is_tar(head: bytes) -> bool:
     return stored == sum(head[:148]) + 8 * 32 + sum(head[156:512]) and head[0] != 0
 
 
-def _tar_members(head: bytes) -> list[str]:
-    """Member names of a tar archive found in its first bytes."""
-    names: list[str] = []
-    with (
-        contextlib.suppress(tarfile.TarError, EOFError, OSError),
-        tarfile.open(fileobj=io.BytesIO(head), mode="r|") as tar,
-    ):
-        for member in tar:
-            names.append(member.name)
-            if len(names) == 3:
-                break
-    return names
-
-
 @contextlib.contextmanager
 def decompressed(
     path: Path, name: str, spool_dir: Path, limits: Limits | None = None
@@ -162,22 +155,70 @@ def decompressed(
     with open(path, "rb") as fh:
         head = fh.read(_HEAD)
     kind = sniff(head)
-    if kind is None:
-        _refuse_archive(head, name, "")
-        yield path, None
-        return
+    with contextlib.ExitStack() as stack:
+        readable = path
+        if kind is not None:
+            readable = stack.enter_context(_spool(spool_dir))
+            with open(readable, "wb") as out:
+                total = _decompress(path, kind, name, out, limits or Limits())
+            log.info("%s: %s-compressed, %d -> %d bytes", name, kind, path.stat().st_size, total)
+            if total == 0:
+                raise FormatError(name, f"{kind}-compressed file holds no data (0 bytes)")
+            with open(readable, "rb") as fh:
+                head = fh.read(_HEAD)
+        if _is_tar(head):
+            member = stack.enter_context(_spool(spool_dir))
+            _untar(readable, name, member, kind)
+            kind = f"{kind}+{TAR}" if kind else TAR
+            readable = member
+        elif kind is None:
+            _refuse_archive(head, name, "")
+        yield readable, kind
+
+
+@contextlib.contextmanager
+def _spool(spool_dir: Path) -> Iterator[Path]:
+    """A temporary file under ``spool_dir``, removed on exit."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="decompressed-", suffix=".part", dir=spool_dir)
+    os.close(fd)
     spool = Path(tmp)
     try:
-        with os.fdopen(fd, "wb") as out:
-            total = _decompress(path, kind, name, out, limits or Limits())
-        log.info("%s: %s-compressed, %d -> %d bytes", name, kind, path.stat().st_size, total)
-        if total == 0:
-            raise FormatError(name, f"{kind}-compressed file holds no data (0 bytes)")
-        yield spool, kind
+        yield spool
     finally:
         spool.unlink(missing_ok=True)
+
+
+def _untar(path: Path, name: str, out: Path, inside: str | None) -> None:
+    """Copy the one regular file of the tar archive ``path`` to ``out`` (chunked)."""
+    where = f" inside a {inside} file" if inside else ""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            members = [
+                m
+                for m in tar.getmembers()
+                if m.isfile() and not PurePosixPath(m.name).name.startswith("._")
+            ]
+            if len(members) != 1:
+                first = ", ".join(m.name for m in members[:3])
+                listed = f" (first: {first})" if members else ""
+                raise FormatError(
+                    name,
+                    f"a tar archive{where} with {len(members)} files{listed}: upload one "
+                    "waveform file per blob",
+                )
+            src = tar.extractfile(members[0])
+            if src is None:  # pragma: no cover - isfile() members always have data
+                raise FormatError(name, f"tar member {members[0].name!r} has no data")
+            with src, open(out, "wb") as dst:
+                head = src.read(_HEAD)
+                _refuse_archive(head, name, "tar")
+                dst.write(head)
+                shutil.copyfileobj(src, dst, CHUNK_BYTES)
+    except (tarfile.TarError, EOFError) as exc:
+        raise FormatError(
+            name, f"corrupt or truncated tar archive{where}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _refuse_archive(head: bytes, name: str, inside: str) -> None:
@@ -186,14 +227,6 @@ def _refuse_archive(head: bytes, name: str, inside: str) -> None:
     if what is None:
         return
     where = f" inside a {inside} file" if inside else ""
-    if what == "a tar archive":
-        members = _tar_members(head)
-        first = f" (first member{'s' if len(members) > 1 else ''}: {', '.join(members)})"
-        raise FormatError(
-            name,
-            f"a tar archive{where}{first if members else ''}: upload each waveform file as "
-            "its own blob",
-        )
     if inside:
         raise FormatError(name, f"nested archive: {what}{where}; upload the waveform file itself")
     raise FormatError(name, f"{what}: not supported; upload it uncompressed or as gzip, "
@@ -236,7 +269,7 @@ def _decompress(path: Path, kind: str, name: str, out: BinaryIO, limits: Limits)
                 raise FormatError(name, f"zip member: {exc}") from exc
             if not chunk:
                 break
-            if total == 0:
+            if total == 0 and not _is_tar(chunk[:_HEAD]):  # a .tar.gz is unpacked next
                 _refuse_archive(chunk[:_HEAD], name, kind)
             total += len(chunk)
             if total > allowed:
