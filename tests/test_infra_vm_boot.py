@@ -91,7 +91,8 @@ def read_cloud_config(text: str) -> dict:
             else:
                 files[-1][key] = value.strip('"')
         elif section == "runcmd" and line.startswith("  - ["):
-            runcmd.append(line.strip().removeprefix("- [").removesuffix("]").split(", "))
+            items = line.strip().removeprefix("- [").removesuffix("]").split(", ")
+            runcmd.append([i[1:-1] if i[:1] == i[-1:] == '"' else i for i in items])
         else:
             assert section not in ("write_files", "runcmd") or not line.strip(), line
     return {"write_files": files, "runcmd": runcmd}
@@ -219,7 +220,7 @@ class VM:
     def env(self) -> dict[str, str]:
         # systemd and cloud-init start services with a clean environment.
         return {
-            "PATH": f"{self.root / 'fakebin'}:/usr/bin:/bin",
+            "PATH": f"{self.root / 'fakebin'}:{self.root / 'usr/local/sbin'}:/usr/bin:/bin",
             "CCS_SYSROOT": str(self.root),
             "TMPDIR": str(self.root / "tmp"),
             "HOME": str(self.root / "root"),
@@ -485,6 +486,7 @@ def test_a_failed_step_is_reported_and_retried_until_seedlink_runs(
     vm.inject(cmd, *contains)
     first = vm.first_boot()
     assert first.returncode != 0  # cloud-init reports runcmd as failed
+    assert f"provision FAILED at step {step}" in first.stdout  # cloud-init-output.log
     before = STEPS[: STEPS.index(step)]
     assert vm.marked() == set(before)
     assert not vm.seedlink_running()
@@ -496,8 +498,9 @@ def test_a_failed_step_is_reported_and_retried_until_seedlink_runs(
     assert all(health["steps"][s]["state"] == "pending" for s in STEPS[STEPS.index(step) + 1 :])
     assert health["detail"]
     assert f"CCS provision FAILED at step {step} (failure 1)" in vm.console()
-    # The unit is enabled, so the next boot runs it; it retries on failure with a backoff.
+    # The unit is enabled, so the next boot runs it, and the failed first run was handed to it.
     assert (vm.root / "etc/systemd-standin/enabled/ccs-provision.service").exists()
+    assert vm.calls("systemctl")[-1]["argv"] == ["start", "--no-block", "ccs-provision.service"]
 
     # systemd's restart while the cause persists: still failing, counted, nothing marked.
     assert vm.unit_restart().returncode != 0
@@ -538,7 +541,7 @@ def test_the_retry_unit_backs_off_and_never_gives_up() -> None:
     # seiscomp.service starts only through ccs-provision (after the mount and the install).
     assert not re.search(r"^\[Install\]", files["/etc/systemd/system/seiscomp.service"], re.M)
     runcmd = read_cloud_config(CLOUD_CONFIG.read_text())["runcmd"]
-    assert ["systemctl", "start", "ccs-provision.service"] in runcmd
+    assert "systemctl start --no-block ccs-provision.service" in runcmd[-1][-1]
 
 
 def test_userdata_cannot_set_the_sandbox_root(vm: VM) -> None:
