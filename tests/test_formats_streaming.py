@@ -402,8 +402,10 @@ def test_no_writer_for_seg2() -> None:
 
 # --- memory --------------------------------------------------------------------------------
 
+# VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's (the pytest process, large
+# after other tests), its VmHWM from its own pages only (PITFALLS).
 _SCAN = """
-import json, resource, sys
+import json, sys
 from shared_code import formats
 
 with formats.open_source(sys.argv[1], "big.sgy") as source:
@@ -412,8 +414,9 @@ with formats.open_source(sys.argv[1], "big.sgy") as source:
     for start in range(0, len(block.traces), 64):
         total += int(block.rows(start, start + 64)[:, ::997].sum())
     edges = block.columns(0, 600)
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "sum": total, "edges": list(edges.shape)}))
+hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+              if line.startswith("VmHWM:"))
+print(json.dumps({"rss_mb": hwm_kb / 1024, "sum": total, "edges": list(edges.shape)}))
 """
 
 
