@@ -5,7 +5,7 @@
 # builds compute wrong results or crash on them), it is never overridden: the runs are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=(tests/test_dsp_*.py tests/test_seams.py tests/test_formats_streaming.py)
+tests=(tests/test_dsp_*.py tests/test_seams.py tests/test_seams_off_grid.py tests/test_formats_streaming.py)
 if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
   echo "==> other OpenBLAS kernels: skipped, this machine sets OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
   exit 0

@@ -27,10 +27,15 @@ Mechanism (edges on the share, no coordinator):
 4. The claimed seam samples are joined to the claimer's own interior, so every decimated file
    is one contiguous run on the output grid: ``[head seam] + interior + [tail seam]``.
 5. A neighbour that never arrives is a real gap: after ``SEAM_TIMEOUT_MINUTES`` a sweep
-   (:func:`pending_halves`) claims the lonely half and emits it from the one edge it has, with
-   the missing side filled by edge extension, so the data up to the gap is delivered no later
-   than the timeout plus the sweep period. A neighbour arriving after that still emits its own
-   half exactly.
+   (:mod:`shared_code.seam_sweep`) claims the lonely half and emits it from the one edge it
+   has, with the missing edge made up by the engine's edge extension, so the data up to the
+   gap is delivered no later than the timeout plus the sweep period. A neighbour arriving
+   after that still emits its own half exactly.
+
+The halves split at the key's grid point, not at the file's own first sample: a file whose
+start is off its input grid (a recorder's clock stamps it a fraction of a period late or
+early) starts up to half an input period after or before its key, and the output grid points
+in between belong to the half the key gives them, whichever file computes it.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from shared_code.dsp import DecimationPlan, Mode, decimate, output_span
+from shared_code.dsp import DecimationPlan, decimate, extended, output_span
 from shared_code.share_layout import STATE, atomic_writer, resolve
 from shared_code.waveforms import NS_PER_S, TraceMeta
 
@@ -239,11 +244,9 @@ def _valid_first(plan: DecimationPlan, edge: Edge) -> int:
     return output_span(plan, edge.starttime_ns, edge.data.shape[1], "valid").first_index
 
 
-def _take(
-    plan: DecimationPlan, data: np.ndarray, start_ns: int, mode: Mode, *, lo: int, hi: int
-) -> SeamPiece:
-    """Outputs with grid index in ``[lo, hi)`` of decimating ``data`` in ``mode``."""
-    span = output_span(plan, start_ns, data.shape[1], mode)
+def _take(plan: DecimationPlan, data: np.ndarray, start_ns: int, *, lo: int, hi: int) -> SeamPiece:
+    """Outputs with grid index in ``[lo, hi)`` of decimating ``data`` in ``valid`` mode."""
+    span = output_span(plan, start_ns, data.shape[1], "valid")
     if hi <= lo:
         return SeamPiece(np.empty((data.shape[0], 0), dtype=_out_dtype(data)), lo)
     if lo < span.first_index or hi > span.first_index + span.n_samples:
@@ -251,12 +254,24 @@ def _take(
             f"seam outputs [{lo}, {hi}) not covered by the edge window "
             f"[{span.first_index}, {span.first_index + span.n_samples}): edges too short"
         )
-    out = decimate(data, start_ns, plan, mode).data
+    out = decimate(data, start_ns, plan, "valid").data
     return SeamPiece(out[:, lo - span.first_index : hi - span.first_index], lo)
 
 
 def _out_dtype(data: np.ndarray) -> type[np.generic]:
     return np.int32 if data.dtype.kind in "iub" else np.float32
+
+
+def _made_up(plan: DecimationPlan, edge: Edge, *, side: str) -> Edge:
+    """The neighbour's edge (``side``) that never came, made up from ``edge`` by the engine's
+    extension rule (what ``mode="extend"`` feeds its filters past a record's end), as long as
+    a real edge and in the place a real one would take."""
+    size = edge.data.shape[1]
+    span_ns = round(Fraction(size) / plan.input_rate * NS_PER_S)
+    if side == TAIL:
+        data = extended(edge.data, size, 0)[:, :size]
+        return Edge(data, edge.starttime_ns - span_ns, edge.owner)
+    return Edge(extended(edge.data, 0, size)[:, size:], edge.starttime_ns + span_ns, edge.owner)
 
 
 def seam_piece(
@@ -272,19 +287,23 @@ def seam_piece(
 
     With both edges the outputs are exact: the valid outputs of tail+head, which equal what
     decimating the unbroken record gives. With one edge (a neighbour that never came), the
-    missing side is made up by the engine's edge extension.
+    missing edge is made up by the engine's edge extension and the half computed from the pair
+    the same way. Not with ``mode="extend"`` on the one edge: that gives only the grid points
+    within the edge's own samples, and a file off the input grid starts (ends) up to half an
+    input period after (before) its boundary key, so a grid point of its half can lie in
+    between.
     """
-    k_t = boundary_index(key, plan)
-    lo = _valid_last(plan, tail) + 1 if tail is not None else None
-    hi = _valid_first(plan, head) if head is not None else None
-    if (LEFT in halves and lo is None) or (RIGHT in halves and hi is None):
+    if (LEFT in halves and tail is None) or (RIGHT in halves and head is None):
         raise ValueError(f"seam {key}: halves {halves} need the edges they border")
-    start = lo if LEFT in halves else k_t
-    stop = hi if RIGHT in halves else k_t
-    assert start is not None and stop is not None
-    if tail is not None and head is not None:
-        window = np.concatenate([tail.data, head.data.astype(tail.data.dtype, copy=False)], axis=1)
-        return _take(plan, window, tail.starttime_ns, "valid", lo=start, hi=stop)
-    edge = tail if tail is not None else head
-    assert edge is not None
-    return _take(plan, edge.data, edge.starttime_ns, "extend", lo=start, hi=stop)
+    if tail is None and head is None:
+        raise ValueError(f"seam {key}: no edge")
+    if tail is None:
+        assert head is not None
+        tail = _made_up(plan, head, side=TAIL)
+    if head is None:
+        head = _made_up(plan, tail, side=HEAD)
+    k_t = boundary_index(key, plan)
+    start = _valid_last(plan, tail) + 1 if LEFT in halves else k_t
+    stop = _valid_first(plan, head) if RIGHT in halves else k_t
+    window = np.concatenate([tail.data, head.data.astype(tail.data.dtype, copy=False)], axis=1)
+    return _take(plan, window, tail.starttime_ns, lo=start, hi=stop)

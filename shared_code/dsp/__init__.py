@@ -24,6 +24,7 @@ from shared_code.dsp.engine import (
     OutputSpan,
     decimate,
     decimate_block,
+    extended,
     input_needed,
     output_span,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "decimate",
     "decimate_block",
     "design",
+    "extended",
     "frequency_response",
     "input_needed",
     "output_span",

@@ -332,6 +332,22 @@ def decimate_block(
     )
 
 
+def extended(
+    data: np.ndarray, before: int, after: int, extension: Extension = DEFAULT_EXTENSION
+) -> np.ndarray:
+    """``data`` (traces × samples) with ``before`` samples made up ahead of it and ``after``
+    behind it by ``extension``: exactly the input :func:`decimate` feeds its filters beyond
+    the record's edges in ``mode="extend"``, as an array of the same dtype. Seams use it to
+    stand in for a neighbour file that never came."""
+    if before < 0 or after < 0:
+        raise ValueError(f"extension lengths must be >= 0, got {before}, {after}")
+    if data.shape[1] == 0:
+        raise ValueError("cannot extend a trace of no samples")
+    out = np.empty((data.shape[0], before + data.shape[1] + after), data.dtype)
+    _fill_extended(out, data, -before, extension)
+    return out
+
+
 def output_span(
     plan: DecimationPlan, starttime_ns: int, n_samples: int, mode: Mode = "valid"
 ) -> OutputSpan:
