@@ -45,3 +45,16 @@ def group_traces(traces: Iterable[Trace]) -> list[Block]:
         )
         for members in groups.values()
     ]
+
+
+def groups_by_start_and_length(
+    starts_ns: np.ndarray, lengths: np.ndarray
+) -> list[tuple[int, np.ndarray]]:
+    """Traces of equal start time (ns) and length (samples): (start, row indices) per group,
+    in order of first row (rows ascending within a group)."""
+    keys = np.stack([np.asarray(starts_ns, np.int64), np.asarray(lengths, np.int64)], axis=1)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # One stable sort, not one scan per group: files may hold thousands of lengths.
+    rows = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
+    return [(int(starts_ns[first[g]]), rows[g]) for g in np.argsort(first, kind="stable")]
