@@ -150,6 +150,7 @@ def open_source(path: Path, name: str) -> TraceSource:
         endian=layout.endian,
         header_bytes=layout.header_bytes,
     )
+    stop: Stop | None = None
     try:
         headers = file.headers(), file.extension1()
         if _own_counts_differ(*headers, layout.n_samples):
@@ -159,6 +160,7 @@ def open_source(path: Path, name: str) -> TraceSource:
             if isinstance(walked, Walk) and len(np.unique(walked.lengths)) > 1:
                 file.close()
                 return _variable_source(path, name, layout, walked)
+            stop = walked if isinstance(walked, Stop) else None
         if layout.extra_trace_headers:
             textual, binary = file_headers_by_hand(path, layout)
         else:
@@ -167,7 +169,16 @@ def open_source(path: Path, name: str) -> TraceSource:
         file.close()
         raise
     file_headers = _file_headers(layout, textual, binary)
-    return TraceSource(NAME, name, file_headers, file, layout.interval_us, headers=headers)
+    try:
+        return TraceSource(NAME, name, file_headers, file, layout.interval_us, headers=headers)
+    except FormatError as exc:
+        if stop is None:
+            raise
+        raise FormatError(
+            name,
+            f"{exc.reason}; as traces of different lengths (as the trace headers' own counts "
+            f"differ from the file's {layout.n_samples}): {stop.reason}",
+        ) from exc
 
 
 def _own_counts_differ(standard: np.ndarray, extension: np.ndarray | None, n_samples: int) -> bool:

@@ -431,8 +431,7 @@ def _check_extension1(
         ),
         (
             (count != 0) & (count != length) if length is not None else np.zeros(len(count), bool),
-            f"has {{}} samples (extension 1 bytes 137-140), the file's traces {length} "
-            "(and the traces' own counts do not walk to the end of the file)",
+            f"has {{}} samples (extension 1 bytes 137-140), the file's traces {length}",
             "ExtSampleCount",
         ),
         (
