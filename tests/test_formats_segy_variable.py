@@ -93,6 +93,8 @@ def test_obspy_written_traces_of_different_lengths_read_as_obspy_reads(
         assert source.blocks[3].starttime_ns == (START_S + 60) * NS_PER_S
         # Every kind of read (rows, columns, stored rows, edges) equals ObsPy's samples.
         assert_source_is_recording(source, _as_obspy_reads(path, source))
+    with pytest.raises(OSError):  # the per-length views share the closed descriptor
+        source.blocks[1].rows(0, 1)
 
 
 def test_a_whole_number_of_traces_by_chance_still_reads_each_trace_length(tmp_path: Path) -> None:
