@@ -37,29 +37,34 @@ STARTS = (0, 0, 0, 60, 0, 0, 0)
 ENCODINGS = {1: np.float32, 2: np.int32, 3: np.int16, 5: np.float32}
 
 
-def _obspy_file(path: Path, code: int, byteorder: str, lengths=LENGTHS, starts=STARTS) -> None:
+def _obspy_file(
+    path: Path, code: int, byteorder: str, *, lengths=LENGTHS, starts=STARTS, rates=None, fmt="SEGY"
+) -> None:
     import obspy
 
     traces = []
+    rates = rates or [500.0] * len(lengths)
     for i, (n, offset) in enumerate(zip(lengths, starts, strict=True)):
         values = fh.samples(1, n, "int16", seed=i)[0]  # within ±20000: exact in every code
         data = values.astype(ENCODINGS[code])
         if ENCODINGS[code] is np.float32:
             data = data / np.float32(8)  # a fraction that IBM and IEEE floats hold exactly
-        stats = {"sampling_rate": 500.0, "starttime": obspy.UTCDateTime(START_S + offset)}
+        stats = {"sampling_rate": rates[i], "starttime": obspy.UTCDateTime(START_S + offset)}
         traces.append(obspy.Trace(data, stats))
+    stream = obspy.Stream(traces)
+    if fmt == "SU":  # float32 only, no file headers
+        stream.write(str(path), format="SU", byteorder=byteorder)
+        return
     with pytest.warns(UserWarning, match="CREATING TRACE HEADER"):
-        obspy.Stream(traces).write(
-            str(path), format="SEGY", data_encoding=code, byteorder=byteorder
-        )
+        stream.write(str(path), format="SEGY", data_encoding=code, byteorder=byteorder)
 
 
-def _as_obspy_reads(path: Path, source: formats.Source) -> Recording:
+def _as_obspy_reads(path: Path, source: formats.Source, fmt: str = "SEGY") -> Recording:
     """The source's blocks (same order and traces) filled with what ObsPy reads: samples,
     sampling rate and start time of each block's traces, checked to agree within a block."""
     import obspy
 
-    stream = obspy.read(str(path), format="SEGY")
+    stream = obspy.read(str(path), format=fmt)
     blocks = []
     for block in source.blocks:
         members = [stream[m.index] for m in block.traces]
@@ -95,6 +100,26 @@ def test_obspy_written_traces_of_different_lengths_read_as_obspy_reads(
         assert_source_is_recording(source, _as_obspy_reads(path, source))
     with pytest.raises(OSError):  # the per-length views share the closed descriptor
         source.blocks[1].rows(0, 1)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "lengths"),
+    [("SEGY", (400, 400, 400, 400)), ("SEGY", (400, 100, 400, 250)), ("SU", (400,) * 4)],
+)
+def test_obspy_written_traces_of_different_rates_read_as_obspy_reads(
+    tmp_path: Path, fmt: str, lengths: tuple[int, ...]
+) -> None:
+    """ObsPy writes each trace's interval in its bytes 117-118 and reads it back per trace:
+    where those words differ, each trace keeps its own rate (one block per start, rate and
+    length), whatever the binary header's (first trace's) interval says."""
+    path = tmp_path / "r"
+    rates = [500.0, 250.0, 500.0, 1000.0]
+    _obspy_file(path, 5, "<", lengths=lengths, starts=(0, 0, 0, 0), rates=rates, fmt=fmt)
+    assert formats.detect(path) == fmt
+    with formats.open_source(path, NAME) as source:
+        assert [b.sampling_rate for b in source.blocks] == [500.0, 250.0, 1000.0]
+        assert [[m.index for m in b.traces] for b in source.blocks] == [[0, 2], [1], [3]]
+        assert_source_is_recording(source, _as_obspy_reads(path, source, fmt))
 
 
 def test_a_whole_number_of_traces_by_chance_still_reads_each_trace_length(tmp_path: Path) -> None:

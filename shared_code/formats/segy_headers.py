@@ -13,7 +13,10 @@ file's over the first trace's). When two valid values differ, the earlier one wi
     samples:  binary 3269-3272 (rev >= 2) > first trace's extension 1 bytes 137-140
               > binary 3221-3222 > first trace's bytes 115-116
 
-An interval is valid when it is a finite number > 0: the 16-bit words are two's complement
+That is the file's interval; where the traces' own interval words (bytes 117-118, extension
+1 bytes 145-152) differ among themselves, each trace keeps its own, as ObsPy reads them
+(:func:`shared_code.formats.trace_file.TraceSource`). An interval is valid when it is a
+finite number > 0: the 16-bit words are two's complement
 (rev 1: "all values in the Binary File Header are two's complement integers"), so -2 is an
 invalid interval, not 65534 µs, and the next word is used. A sample count is valid when it
 is > 0 (the 16-bit counts are unsigned, rev 2.0) and, if any count does, when it gives a

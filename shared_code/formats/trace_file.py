@@ -26,7 +26,7 @@ import numpy as np
 
 from shared_code.formats import traceheader
 from shared_code.formats.errors import FormatError
-from shared_code.formats.grouping import groups_by_start, groups_by_start_and_length
+from shared_code.formats.grouping import groups_by_start, groups_by_start_and
 from shared_code.formats.segy_samples import DECODED, decode_into, stored_dtype
 from shared_code.formats.streaming import CHUNK_BYTES, BlockSource, Source, read_exact
 from shared_code.waveforms import TraceMeta
@@ -353,8 +353,9 @@ class TraceBlock(BlockSource):
 
 
 class TraceSource(Source):
-    """A SEG-Y or SU file open for reading by blocks (traces grouped by start time and, in a
-    variable-length file, length).
+    """A SEG-Y or SU file open for reading by blocks: traces grouped by start time, and by
+    length in a variable-length file, and by sample interval where the traces' own interval
+    words differ (:func:`_own_intervals`).
 
     ``headers`` are the trace headers and extension 1 (or None) when the caller has read them
     already (a :class:`VariableTraceFile` always: its walk did); else they are read here.
@@ -390,29 +391,48 @@ class TraceSource(Source):
             table = traceheader.HeaderTable.from_headers(standard, carried)
             metas = [TraceMeta(index=i, headers=h) for i, h in enumerate(table.rows())]
             starts = traceheader.start_times_ns(standard, name, subsecond)
+            intervals = _own_intervals(standard, extension, interval_us)
         except BaseException:
             file.close()
             raise
-        rate = 1e6 / interval_us
-        if isinstance(file, VariableTraceFile):
-            self.blocks = [
-                TraceBlock(
-                    file.of_length(int(file.lengths[rows[0]])),
-                    rows,
-                    [metas[i] for i in rows],
-                    rate,
-                    start,
-                )
-                for start, rows in groups_by_start_and_length(starts, file.lengths)
-            ]
-        else:
-            self.blocks = [
-                TraceBlock(file, rows, [metas[i] for i in rows], rate, start)
-                for start, rows in groups_by_start(starts)
-            ]
+        keys = [file.lengths] if isinstance(file, VariableTraceFile) else []
+        keys += [] if intervals is None else [intervals]
+        self.blocks = []
+        for start, rows in groups_by_start_and(starts, *keys) if keys else groups_by_start(starts):
+            first = int(rows[0])
+            rate = 1e6 / (interval_us if intervals is None else float(intervals[first]))
+            if isinstance(file, VariableTraceFile):
+                block_file = file.of_length(int(file.lengths[first]))
+            else:
+                block_file = file
+            traces = [metas[i] for i in rows]
+            self.blocks.append(TraceBlock(block_file, rows, traces, rate, start))
 
     def close(self) -> None:
         self._file.close()
+
+
+def _own_intervals(
+    standard: np.ndarray, extension: np.ndarray | None, interval_us: float
+) -> np.ndarray | None:
+    """Each trace's own sample interval (µs) if the traces' own interval words differ among
+    themselves; None if they agree (then the file's ``interval_us`` holds for all).
+
+    A trace's own interval is its extension 1 bytes 145-152 (IEEE double) where valid (finite,
+    > 0), else its bytes 117-118 (two's complement) where > 0, else the file's. ObsPy writes
+    traces of different rates into one SEG-Y or SU file and reads each trace's rate from its
+    bytes 117-118 (``obspy/io/segy/core.py``: "The sampling rate should be set for every
+    trace"); when every trace's word says the same, the file-level precedence of
+    :mod:`segy_headers` (binary header first) stands.
+    """
+    own = standard["TRACE_SAMPLE_INTERVAL"].astype(np.float64)
+    if extension is not None:
+        extended = extension["ExtSampleInterval"].astype(np.float64)
+        own = np.where(np.isfinite(extended) & (extended > 0), extended, own)
+    valid = np.isfinite(own) & (own > 0)
+    if len(np.unique(own[valid])) <= 1:
+        return None
+    return np.where(valid, own, interval_us)
 
 
 def _check_extension1(
