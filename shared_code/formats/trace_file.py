@@ -430,7 +430,8 @@ def _own_intervals(
         extended = extension["ExtSampleInterval"].astype(np.float64)
         own = np.where(np.isfinite(extended) & (extended > 0), extended, own)
     valid = np.isfinite(own) & (own > 0)
-    if len(np.unique(own[valid])) <= 1:
+    values = own[valid]
+    if values.size == 0 or bool(np.all(values == values[0])):
         return None
     return np.where(valid, own, interval_us)
 
