@@ -182,8 +182,13 @@ def test_truncated_names_offsets_and_counts(tmp_path: Path) -> None:
     with pytest.raises(FormatError) as err:
         formats.read(path, NAME)
     message = str(err.value)
-    assert message.startswith(f"{NAME}: truncated or variable-length SEG-Y: 1317 bytes")
-    assert "(from byte 3600)" in message and "440-byte traces" in message
+    # The trace that is cut, where it starts and its header's count; then the fixed-length view.
+    assert message.startswith(
+        f"{NAME}: truncated SEG-Y: trace 2 at byte 4480 has 50 samples (trace header bytes "
+        "115-116), so it ends at byte 4920, past the end of the file at byte 4917; "
+    )
+    assert "1317 bytes after the file headers (from byte 3600)" in message
+    assert "440-byte traces" in message
     assert "binary header bytes 3221-3222 hold 50" in message
     assert "2 traces and 437 bytes over" in message
 

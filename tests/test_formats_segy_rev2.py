@@ -140,13 +140,20 @@ def test_more_extensions_than_the_file_holds(tmp_path: Path) -> None:
         formats.read(path, NAME)
 
 
-def test_variable_length_traces_are_refused(tmp_path: Path) -> None:
+def test_an_extended_count_that_disagrees_and_does_not_walk_is_refused(tmp_path: Path) -> None:
+    """A whole number of 100-sample traces, but trace 2's extension 1 says 99: walking the
+    traces' own counts does not end at the end of the file, so the count is wrong, not the
+    layout (a variable-length file's counts walk exactly to its end)."""
     path = tmp_path / "t"
     fh.make_segy_rev2(path, 3, 100, 1000.0, "int32")
     raw = bytearray(path.read_bytes())
     raw[3600 + 2 * 880 + 240 + 136 : 3600 + 2 * 880 + 240 + 140] = struct.pack(">I", 99)
     path.write_bytes(bytes(raw))
-    with pytest.raises(FormatError, match=r"trace 2 has 99 samples .*variable-length"):
+    with pytest.raises(
+        FormatError,
+        match=r"trace 2 has 99 samples .* traces 100; as traces of different lengths "
+        r".*: trace 3 starts",
+    ):
         formats.read(path, NAME)
 
 

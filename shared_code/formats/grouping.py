@@ -45,3 +45,18 @@ def group_traces(traces: Iterable[Trace]) -> list[Block]:
         )
         for members in groups.values()
     ]
+
+
+def groups_by_start_and(starts_ns: np.ndarray, *keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Traces of equal start time (ns) and equal values of each of ``keys`` (one value per
+    trace, e.g. length in samples, interval in µs): (start, row indices) per group, in order
+    of first row (rows ascending within a group)."""
+    columns = [np.asarray(starts_ns, np.int64)]
+    columns += [np.unique(k, return_inverse=True)[1].reshape(-1).astype(np.int64) for k in keys]
+    _, first, inverse = np.unique(
+        np.stack(columns, axis=1), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
+    # One stable sort, not one scan per group: files may hold thousands of lengths.
+    rows = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
+    return [(int(starts_ns[first[g]]), rows[g]) for g in np.argsort(first, kind="stable")]

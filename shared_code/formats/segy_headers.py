@@ -13,7 +13,10 @@ file's over the first trace's). When two valid values differ, the earlier one wi
     samples:  binary 3269-3272 (rev >= 2) > first trace's extension 1 bytes 137-140
               > binary 3221-3222 > first trace's bytes 115-116
 
-An interval is valid when it is a finite number > 0: the 16-bit words are two's complement
+That is the file's interval; where the traces' own interval words (bytes 117-118, extension
+1 bytes 145-152) differ among themselves, each trace keeps its own, as ObsPy reads them
+(:func:`shared_code.formats.trace_file.TraceSource`). An interval is valid when it is a
+finite number > 0: the 16-bit words are two's complement
 (rev 1: "all values in the Binary File Header are two's complement integers"), so -2 is an
 invalid interval, not 65534 µs, and the next word is used. A sample count is valid when it
 is > 0 (the 16-bit counts are unsigned, rev 2.0) and, if any count does, when it gives a
@@ -246,8 +249,10 @@ def _words(words: tuple[tuple[str, float], ...]) -> str:
     return ", ".join(f"{where} hold {value:g}" for where, value in words)
 
 
-def check_layout(layout: FileLayout, name: str) -> int:
-    """Refuse what this reader cannot read right, saying where; return the number of traces."""
+def check_layout(layout: FileLayout, name: str) -> int | None:
+    """Refuse what this reader cannot read right, saying where; return the number of traces,
+    or None if the file is not a whole number of traces of the file's length (the traces may
+    differ in length: :mod:`segy_walk`)."""
     code = layout.format_code
     order = f"{layout.endian}-endian"
     if code not in SUPPORTED_FORMATS:
@@ -295,19 +300,22 @@ def check_layout(layout: FileLayout, name: str) -> int:
             "truncated?)",
         )
     n_traces, extra = divmod(traces_bytes, layout.trace_bytes)
-    if n_traces == 0 or extra:
-        headers = "240-byte header"
-        if extensions:
-            headers += f" + {extensions} 240-byte trace header extensions"
-        raise FormatError(
-            name,
-            f"truncated or variable-length SEG-Y: {traces_bytes} bytes after the file headers "
-            f"(from byte {layout.data_offset}) is not a whole number of "
-            f"{layout.trace_bytes}-byte traces ({headers} + {layout.n_samples} samples × "
-            f"{layout.sample_bytes} bytes; {_words(layout.samples_words)}): "
-            f"{n_traces} traces and {extra} bytes over",
-        )
-    return n_traces
+    return None if n_traces == 0 or extra else n_traces
+
+
+def not_whole(layout: FileLayout) -> str:
+    """Why the file is not fixed-length traces of the length its headers give, in bytes."""
+    traces_bytes = layout.size - layout.data_offset
+    n_traces, extra = divmod(traces_bytes, layout.trace_bytes)
+    headers = "240-byte header"
+    if layout.extra_trace_headers:
+        headers += f" + {layout.extra_trace_headers} 240-byte trace header extensions"
+    return (
+        f"{traces_bytes} bytes after the file headers (from byte {layout.data_offset}) are not "
+        f"a whole number of {layout.trace_bytes}-byte traces ({headers} + {layout.n_samples} "
+        f"samples × {layout.sample_bytes} bytes; {_words(layout.samples_words)}): "
+        f"{n_traces} traces and {extra} bytes over"
+    )
 
 
 def file_headers_by_segyio(

@@ -11,7 +11,8 @@ samples of every trace, e.g. the seam edges). A :class:`Writer` is opened on a :
 Memory, per format:
 
 * SEG-Y and SU (and CCSW, :mod:`shared_code.formats.ccsw`, the same way) read and write
-  fixed-length trace records at computed file offsets (``pread``
+  fixed-length trace records at computed file offsets (SEG-Y traces of different lengths at
+  offsets found by walking their headers, :mod:`shared_code.formats.segy_walk`; ``pread``
   into a bounded buffer, decoded by numpy): memory is the arrays asked for, plus at most
   :data:`CHUNK_BYTES`. They use plain reads rather than ``mmap`` on purpose: pages of a
   mapped file count in the process's RSS while mapped (and the kernel maps up to 64 kB around

@@ -1,10 +1,17 @@
-"""Fixed-length trace records of SEG-Y and SU files, read by offset in bounded memory.
+"""Trace records of SEG-Y and SU files, read by offset in bounded memory.
 
-Traces are fixed-length records (what segyio and rev 0/1 require), so a file is read by
+Traces are usually fixed-length records (what segyio requires), so a file is read by
 offset, never whole: :class:`TraceFile` reads trace records or windows of samples with
 ``pread`` into a bounded buffer and decodes them in numpy (:mod:`segy_samples`: which
 sample codes become which types). :class:`TraceSource` groups the traces by start time
 (:mod:`shared_code.formats.traceheader`) into blocks read on request.
+
+SEG-Y traces may also differ in length (:mod:`segy_walk` finds each one's offset and
+sample count): :class:`VariableTraceFile` holds those, and hands each block a
+:class:`TraceFile` view of its traces' length (:meth:`VariableTraceFile.of_length`). Traces
+of one length that follow each other in the file are then adjacent records of that length,
+so the view reads them exactly as a fixed-length file's, only its first record's offset
+comes from the table.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 
 from shared_code.formats import traceheader
 from shared_code.formats.errors import FormatError
-from shared_code.formats.grouping import groups_by_start
+from shared_code.formats.grouping import groups_by_start, groups_by_start_and
 from shared_code.formats.segy_samples import DECODED, decode_into, stored_dtype
 from shared_code.formats.streaming import CHUNK_BYTES, BlockSource, Source, read_exact
 from shared_code.waveforms import TraceMeta
@@ -29,6 +36,23 @@ from shared_code.waveforms import TraceMeta
 _SMALL_RECORD = 16384
 
 
+class _OpenFile:
+    """A file descriptor and the read buffers that a :class:`TraceFile` and the per-length
+    views of a :class:`VariableTraceFile` share (one buffer per file, not one per view)."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        #: Reused by :meth:`TraceFile.stored_rows` and :meth:`TraceFile._windows`: one
+        #: allocation per file, not one per read.
+        self.buffer: np.ndarray | None = None
+        self.window_buffer: np.ndarray | None = None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class TraceFile:
     """Fixed-length trace records (``header_bytes`` of headers + samples) from byte ``offset``.
 
@@ -36,7 +60,8 @@ class TraceFile:
     header extensions, 240 × (1 + extensions).
 
     Reads go through ``pread`` into buffers of at most :data:`CHUNK_BYTES` (besides the array
-    returned), so any number of threads may read at once. Used by SEG-Y and SU.
+    returned), so any number of threads may read at once. Used by SEG-Y and SU; also, as a
+    view of the traces of one length, by :class:`VariableTraceFile`.
     """
 
     def __init__(
@@ -51,6 +76,31 @@ class TraceFile:
         endian: str,
         header_bytes: int = traceheader.HEADER_BYTES,
     ) -> None:
+        self._setup(
+            name=name,
+            offset=offset,
+            n_traces=n_traces,
+            n_samples=n_samples,
+            format_code=format_code,
+            endian=endian,
+            header_bytes=header_bytes,
+        )
+        self._open = _OpenFile(path)
+        #: Byte offset of each trace (file index), in a view of a variable-length file;
+        #: None: trace ``i`` is at ``offset + i * trace_bytes``.
+        self._offsets: np.ndarray | None = None
+
+    def _setup(
+        self,
+        *,
+        name: str,
+        offset: int,
+        n_traces: int,
+        n_samples: int,
+        format_code: int,
+        endian: str,
+        header_bytes: int,
+    ) -> None:
         self.name = name
         self.header_bytes = header_bytes
         self.offset = offset
@@ -61,16 +111,31 @@ class TraceFile:
         self.stored = stored_dtype(format_code, endian)
         self.dtype = DECODED[format_code]
         self.trace_bytes = header_bytes + n_samples * self.stored.itemsize
-        self._fd = os.open(path, os.O_RDONLY)
-        #: Reused by :meth:`stored_rows` and :meth:`_windows`: one allocation per file, not
-        #: one per read.
-        self._buffer: np.ndarray | None = None
-        self._window_buffer: np.ndarray | None = None
+
+    @classmethod
+    def view(cls, file: VariableTraceFile, n_samples: int) -> TraceFile:
+        """The traces of ``file`` that have ``n_samples`` samples, read as fixed-length records
+        (at their own offsets); shares the file's descriptor and buffers."""
+        view = cls.__new__(cls)
+        view._setup(
+            name=file.name,
+            offset=0,
+            n_traces=file.n_traces,
+            n_samples=n_samples,
+            format_code=file.format_code,
+            endian=file.endian,
+            header_bytes=file.header_bytes,
+        )
+        view._open = file.open_file
+        view._offsets = file.offsets
+        return view
+
+    @property
+    def _fd(self) -> int:
+        return self._open.fd
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._open.close()
 
     def headers(self) -> np.ndarray:
         """All trace headers as one structured array (:func:`traceheader.header_dtype`)."""
@@ -146,9 +211,10 @@ class TraceFile:
         as_stored = (stored.kind, stored.itemsize) == (decoded.kind, decoded.itemsize)
         if not as_stored or n == 0 or int(indices[-1]) - int(indices[0]) != n - 1:
             return self.rows(indices)
-        if self._buffer is None or self._buffer.size < n * self.trace_bytes:
-            self._buffer = np.empty(n * self.trace_bytes, np.uint8)
-        records = self._buffer[: n * self.trace_bytes].reshape(n, self.trace_bytes)
+        shared = self._open
+        if shared.buffer is None or shared.buffer.size < n * self.trace_bytes:
+            shared.buffer = np.empty(n * self.trace_bytes, np.uint8)
+        records = shared.buffer[: n * self.trace_bytes].reshape(n, self.trace_bytes)
         read_exact(self._fd, records.reshape(-1).data, self._at(int(indices[0])), self.name)
         data = records[:, self.header_bytes :].view(self.stored)
         data.flags.writeable = False
@@ -196,15 +262,17 @@ class TraceFile:
                 yield pos, buffer[: len(part)]
 
     def _at(self, index: int) -> int:
-        return self.offset + index * self.trace_bytes
+        if self._offsets is None:
+            return self.offset + index * self.trace_bytes
+        return int(self._offsets[index])
 
     def _scratch(self, rows: int, width: int) -> np.ndarray:
         """The read buffer of :meth:`_windows` (at most about CHUNK_BYTES), kept between
         calls: a fresh one per call costs a page fault per 4 KiB."""
-        size = rows * width
-        if self._window_buffer is None or self._window_buffer.size < size:
-            self._window_buffer = np.empty(size, np.uint8)
-        return self._window_buffer[:size].reshape(rows, width)
+        size, shared = rows * width, self._open
+        if shared.window_buffer is None or shared.window_buffer.size < size:
+            shared.window_buffer = np.empty(size, np.uint8)
+        return shared.window_buffer[:size].reshape(rows, width)
 
 
 def _runs(indices: np.ndarray, most: int) -> Iterator[tuple[int, int, int]]:
@@ -214,6 +282,46 @@ def _runs(indices: np.ndarray, most: int) -> Iterator[tuple[int, int, int]]:
     for begin, end in itertools.pairwise(bounds):
         for pos in range(begin, end, most):
             yield pos, int(indices[pos]), min(most, end - pos)
+
+
+class VariableTraceFile:
+    """SEG-Y trace records of different lengths, at the offsets a walk of their headers found
+    (:mod:`segy_walk`): ``offsets`` (bytes) and ``lengths`` (samples) per trace.
+
+    Its traces are read through :meth:`of_length` views, one per length: the blocks of a
+    :class:`TraceSource` hold traces of one length each.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        *,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        format_code: int,
+        endian: str,
+        header_bytes: int,
+    ) -> None:
+        self.name = name
+        self.offsets = offsets
+        self.lengths = lengths
+        self.n_traces = len(offsets)
+        self.format_code = format_code
+        self.endian = endian
+        self.header_bytes = header_bytes
+        self.dtype = DECODED[format_code]
+        self.open_file = _OpenFile(path)
+        self._views: dict[int, TraceFile] = {}
+
+    def of_length(self, n_samples: int) -> TraceFile:
+        """A view of the traces of ``n_samples`` samples (other indices must not be read)."""
+        if n_samples not in self._views:
+            self._views[n_samples] = TraceFile.view(self, n_samples)
+        return self._views[n_samples]
+
+    def close(self) -> None:
+        self.open_file.close()
 
 
 class TraceBlock(BlockSource):
@@ -245,47 +353,97 @@ class TraceBlock(BlockSource):
 
 
 class TraceSource(Source):
-    """A SEG-Y or SU file open for reading by blocks (traces grouped by start time)."""
+    """A SEG-Y or SU file open for reading by blocks: traces grouped by start time, and by
+    length in a variable-length file, and by sample interval where the traces' own interval
+    words differ (:func:`_own_intervals`).
+
+    ``headers`` are the trace headers and extension 1 (or None) when the caller has read them
+    already (a :class:`VariableTraceFile` always: its walk did); else they are read here.
+    """
 
     def __init__(
         self,
         fmt: str,
         name: str,
         file_headers: dict[str, Any],
-        file: TraceFile,
+        file: TraceFile | VariableTraceFile,
         interval_us: float,
+        *,
+        headers: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
         self.format = fmt
         self.source = name
         self.file_headers = file_headers
         self._file = file
         try:
-            headers = file.headers()
-            extension = file.extension1()
+            if headers is None:
+                if isinstance(file, VariableTraceFile):
+                    raise ValueError("a variable-length file's headers come from its walk")
+                headers = file.headers(), file.extension1()
+            standard, extension = headers
+            # A walk took each trace's length from its extension 1 where that is nonzero.
+            length = None if isinstance(file, VariableTraceFile) else file.n_samples
             subsecond = None
             carried: dict[str, np.ndarray] = {}
             if extension is not None:
-                subsecond = _check_extension1(extension, file, name)
+                subsecond = _check_extension1(extension, file.header_bytes, length, name)
                 carried = {n: extension[n].astype(np.int64) for n in traceheader.EXTENSION1_CARRIED}
-            table = traceheader.HeaderTable.from_headers(headers, carried)
+            table = traceheader.HeaderTable.from_headers(standard, carried)
             metas = [TraceMeta(index=i, headers=h) for i, h in enumerate(table.rows())]
-            groups = groups_by_start(traceheader.start_times_ns(headers, name, subsecond))
+            starts = traceheader.start_times_ns(standard, name, subsecond)
+            intervals = _own_intervals(standard, extension, interval_us)
         except BaseException:
             file.close()
             raise
-        rate = 1e6 / interval_us
-        self.blocks = [
-            TraceBlock(file, rows, [metas[i] for i in rows], rate, start) for start, rows in groups
-        ]
+        keys = [file.lengths] if isinstance(file, VariableTraceFile) else []
+        keys += [] if intervals is None else [intervals]
+        self.blocks = []
+        for start, rows in groups_by_start_and(starts, *keys) if keys else groups_by_start(starts):
+            first = int(rows[0])
+            rate = 1e6 / (interval_us if intervals is None else float(intervals[first]))
+            if isinstance(file, VariableTraceFile):
+                block_file = file.of_length(int(file.lengths[first]))
+            else:
+                block_file = file
+            traces = [metas[i] for i in rows]
+            self.blocks.append(TraceBlock(block_file, rows, traces, rate, start))
 
     def close(self) -> None:
         self._file.close()
 
 
-def _check_extension1(extension: np.ndarray, file: TraceFile, name: str) -> np.ndarray:
+def _own_intervals(
+    standard: np.ndarray, extension: np.ndarray | None, interval_us: float
+) -> np.ndarray | None:
+    """Each trace's own sample interval (µs) if the traces' own interval words differ among
+    themselves; None if they agree (then the file's ``interval_us`` holds for all).
+
+    A trace's own interval is its extension 1 bytes 145-152 (IEEE double) where valid (finite,
+    > 0), else its bytes 117-118 (two's complement) where > 0, else the file's. ObsPy writes
+    traces of different rates into one SEG-Y or SU file and reads each trace's rate from its
+    bytes 117-118 (``obspy/io/segy/core.py``: "The sampling rate should be set for every
+    trace"); when every trace's word says the same, the file-level precedence of
+    :mod:`segy_headers` (binary header first) stands.
+    """
+    own = standard["TRACE_SAMPLE_INTERVAL"].astype(np.float64)
+    if extension is not None:
+        extended = extension["ExtSampleInterval"].astype(np.float64)
+        own = np.where(np.isfinite(extended) & (extended > 0), extended, own)
+    valid = np.isfinite(own) & (own > 0)
+    values = own[valid]
+    if values.size == 0 or bool(np.all(values == values[0])):
+        return None
+    return np.where(valid, own, interval_us)
+
+
+def _check_extension1(
+    extension: np.ndarray, header_bytes: int, length: int | None, name: str
+) -> np.ndarray:
     """Check that every record's second header is Trace Header Extension 1 of a trace of the
-    file's length; return its "nanoseconds to add to Second of minute" (bytes 141-144)."""
-    extensions = file.header_bytes // traceheader.HEADER_BYTES - 1
+    file's ``length`` (None: not checked, each trace's own) with the file's number of header
+    extensions; return its "nanoseconds to add to Second of minute" (bytes 141-144)."""
+    extensions = header_bytes // traceheader.HEADER_BYTES - 1
+    count = extension["ExtSampleCount"]
     checks = (
         (
             ~np.isin(extension["HeaderName"], traceheader.EXTENSION1_NAMES),
@@ -293,15 +451,14 @@ def _check_extension1(extension: np.ndarray, file: TraceFile, name: str) -> np.n
             "HeaderName",
         ),
         (
-            (extension["ExtSampleCount"] != 0) & (extension["ExtSampleCount"] != file.n_samples),
-            f"has {{}} samples (extension 1 bytes 137-140), the file {file.n_samples}: "
-            "variable-length traces are not supported",
+            (count != 0) & (count != length) if length is not None else np.zeros(len(count), bool),
+            f"has {{}} samples (extension 1 bytes 137-140), the file's traces {length}",
             "ExtSampleCount",
         ),
         (
             (extension["ExtensionCount"] != 0) & (extension["ExtensionCount"] != extensions),
             f"has {{}} trace header extensions (extension 1 bytes 157-158), the file "
-            f"{extensions}: variable-length traces are not supported",
+            f"{extensions}: a number varying per trace is not supported",
             "ExtensionCount",
         ),
     )
