@@ -15,6 +15,7 @@ from shared_code.dsp.design import (
     Stage,
     design,
     frequency_response,
+    max_up,
 )
 from shared_code.dsp.engine import (
     DEFAULT_EXTENSION,
@@ -41,5 +42,6 @@ __all__ = [
     "design",
     "frequency_response",
     "input_needed",
+    "max_up",
     "output_span",
 ]
