@@ -10,6 +10,11 @@ inside the file); the outputs near the file's two boundaries come from the seam 
 :mod:`shared_code.seams`, and the claimed seam halves are joined to the interior so the
 decimated file is one contiguous run on the output grid. A block too short to have an
 interior (shorter than two edges) is decimated in ``extend`` mode without seams.
+
+A block whose rate has no ratio to the target that the decimator can resample (see
+:func:`shared_code.dsp.max_up`) is decimated as if sampled at the nearest rate that has one,
+when that moves its last sample by at most :data:`SNAP_DRIFT_FRACTION` of an output period
+(:func:`snap_rate`), and refused otherwise.
 """
 
 from __future__ import annotations
