@@ -56,8 +56,9 @@ CHUNK_BYTES = 48 * 1024 * 1024
 #: Largest timing error that snapping an input rate may cause, as a fraction of the output
 #: sample period: the last sample of a block moves by at most this. 1 %: a tone at the edge
 #: of the protected band (0.4 × the output rate) shifts in phase by at most 2π × 0.4 × 0.01
-#: = 0.025 rad (1.4°), an onset read to a tenth of a sample moves by a tenth of that, and at
-#: 20 Hz it is 0.5 ms: the order of a GPS-disciplined digitiser's own timing error.
+#: = 0.025 rad (1.4°), and an onset read to a tenth of a sample moves by a tenth of that. At
+#: 20 Hz it is 0.5 ms; the real cases move far less: GSE1's drift-corrected 124.9999924 Hz
+#: (3000 samples, snapped to 125 Hz) by 1.5 µs, SEISAN's 75.19 Hz (3675) by 0.08 ms.
 SNAP_DRIFT_FRACTION = Fraction(1, 100)
 
 
