@@ -10,6 +10,11 @@ inside the file); the outputs near the file's two boundaries come from the seam 
 :mod:`shared_code.seams`, and the claimed seam halves are joined to the interior so the
 decimated file is one contiguous run on the output grid. A block too short to have an
 interior (shorter than two edges) is decimated in ``extend`` mode without seams.
+
+A block whose rate has no ratio to the target that the decimator can resample (see
+:func:`shared_code.dsp.max_up`) is decimated as if sampled at the nearest rate that has one,
+when that moves its last sample by at most :data:`SNAP_DRIFT_FRACTION` of an output period
+(:func:`snap_rate`), and refused otherwise.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from typing import Literal
 
 import numpy as np
 
-from shared_code.dsp import DecimationPlan, Mode, decimate, design, output_span
+from shared_code.dsp import DecimationPlan, Mode, decimate, design, max_up, output_span
 from shared_code.fields import FieldConfig
-from shared_code.formats import BlockLayout, BlockSource, Source, Writer
+from shared_code.formats import BlockLayout, BlockSource, FormatError, Source, Writer
 from shared_code.seams import (
     HEAD,
     LEFT,
@@ -41,12 +46,95 @@ from shared_code.seams import (
     stream_signature,
     trace_columns,
 )
-from shared_code.waveforms import NS_PER_S, TraceMeta
+from shared_code.waveforms import NS_PER_S, TraceMeta, exact_rate
 
 log = logging.getLogger(__name__)
 
 #: Working memory per chunk of traces (bytes of float64 input): the knob that bounds peak RSS.
 CHUNK_BYTES = 48 * 1024 * 1024
+
+#: Largest timing error that snapping an input rate may cause, as a fraction of the output
+#: sample period: the last sample of a block moves by at most this. 1 %: a tone at the edge
+#: of the protected band (0.4 × the output rate) shifts in phase by at most 2π × 0.4 × 0.01
+#: = 0.025 rad (1.4°), and an onset read to a tenth of a sample moves by a tenth of that. At
+#: 20 Hz it is 0.5 ms; the real cases move far less: GSE1's drift-corrected 124.9999924 Hz
+#: (3000 samples, snapped to 125 Hz) by 1.5 µs, SEISAN's 75.19 Hz (3675) by 0.08 ms.
+SNAP_DRIFT_FRACTION = Fraction(1, 100)
+
+
+@dataclass(frozen=True)
+class RateSnap:
+    """An input rate moved to one the decimator can resample from, and what that costs.
+
+    Rates in Hz; ``drift_s`` is how far (s) the block's last sample moves:
+    ``n_samples × |1/snapped_rate − 1/true_rate|`` (its first sample keeps its time).
+    """
+
+    true_rate: Fraction
+    snapped_rate: Fraction
+    output_rate: Fraction
+    n_samples: int
+    drift_s: Fraction
+
+    @property
+    def allowed_s(self) -> Fraction:
+        """The drift accepted: :data:`SNAP_DRIFT_FRACTION` of the output sample period, s."""
+        return SNAP_DRIFT_FRACTION / self.output_rate
+
+    @property
+    def acceptable(self) -> bool:
+        # Nothing is resampled when the snapped rate is at or below the target: the block
+        # passes through with its own rate, so no time moves.
+        return self.snapped_rate <= self.output_rate or self.drift_s <= self.allowed_s
+
+
+def snap_rate(rate_hz: float, target_hz: float, n_samples: int) -> RateSnap | None:
+    """The nearest rate to ``rate_hz`` (Hz) whose ratio to ``target_hz`` :func:`design` can
+    resample (``Fraction.limit_denominator`` with the largest upsampling factor accepted),
+    or None when ``rate_hz`` itself can be: 39.26 → 20 Hz is ×1000/1963 and needs none, the
+    drift-corrected 124.9999924 Hz of a GSE1 file (×1315790/8223687) becomes 125 Hz. The
+    result says how far that moves the last of ``n_samples``; whether that is acceptable is
+    :attr:`RateSnap.acceptable`. ``design`` itself stays a pure function of the rate pair.
+    """
+    fs_in, fs_out = exact_rate(rate_hz), exact_rate(target_hz)
+    ratio = fs_in / fs_out
+    if fs_in <= fs_out or ratio.denominator <= max_up(ratio):
+        return None
+    snapped = ratio.limit_denominator(max_up(ratio))
+    # A snapped ratio a hair larger than the true one may allow a smaller factor.
+    while snapped.denominator > max_up(snapped):
+        snapped = ratio.limit_denominator(snapped.denominator - 1)
+    fs_snap = snapped * fs_out
+    drift = n_samples * abs(1 / fs_snap - 1 / fs_in)
+    return RateSnap(fs_in, fs_snap, fs_out, n_samples, drift)
+
+
+def _decimation_rate(block: BlockSource, target_rate_hz: float, name: str, index: int) -> float:
+    """The rate (Hz) ``block`` is decimated from: its own, or the snapped one (logged) when
+    its ratio to the target cannot be resampled exactly and snapping moves its last sample
+    by at most :data:`SNAP_DRIFT_FRACTION` of an output period; refused (``FormatError``
+    naming the blob, both rates and the drift) when it would move it more."""
+    snap = snap_rate(block.sampling_rate, target_rate_hz, block.n_samples)
+    if snap is None:
+        return block.sampling_rate
+    true_hz, snapped_hz = float(snap.true_rate), float(snap.snapped_rate)
+    drift_ms, allowed_ms = float(snap.drift_s) * 1e3, float(snap.allowed_s) * 1e3
+    if not snap.acceptable:
+        raise FormatError(
+            name,
+            f"block {index}: sampling rate {true_hz!r} Hz has no ratio to the target "
+            f"{target_rate_hz:g} Hz that the decimator can resample; the nearest that it can, "
+            f"{snapped_hz!r} Hz, would move the last of the block's {snap.n_samples} samples "
+            f"by {drift_ms:.3g} ms, more than the {allowed_ms:.3g} ms allowed "
+            f"({float(SNAP_DRIFT_FRACTION):.0%} of an output sample)",
+        )
+    log.warning(
+        "%s: block %d: sampling rate %r Hz decimated as %r Hz (the nearest rate with a ratio "
+        "to %g Hz the decimator can resample): the last of %d samples moves by %.3g ms "
+        "(allowed %.3g ms)",
+        name, index, true_hz, snapped_hz, target_rate_hz, snap.n_samples, drift_ms, allowed_ms,
+    )  # fmt: skip
+    return snapped_hz
 
 
 @dataclass
@@ -88,13 +176,13 @@ class BlockJob:
         )
 
 
-def _edge_start(block: BlockSource, offset: int) -> int:
-    rate = Fraction(block.sampling_rate).limit_denominator(1_000_000)
+def _edge_start(block: BlockSource, offset: int, rate: Fraction) -> int:
+    """Time (ns) of sample ``offset`` of ``block`` at ``rate`` Hz."""
     return block.starttime_ns + round(Fraction(offset) / rate * NS_PER_S)
 
 
 def _end_ns(block: BlockSource) -> int:
-    return _edge_start(block, block.n_samples)
+    return _edge_start(block, block.n_samples, exact_rate(block.sampling_rate))
 
 
 def _claim_halves(store: SeamStore, key: int, owner: str, order: tuple[str, str]) -> list[str]:
@@ -115,15 +203,21 @@ def plan_block(
     target_rate_hz: float,
     share_root: Path,
     owner: str,
+    *,
+    name: str,
+    index: int,
 ) -> BlockJob | None:
-    """Select the field's traces of ``block``, write its edges, claim its seams, and size its
-    output. Returns None when the selection keeps no trace of this block."""
+    """Select the field's traces of ``block`` (block ``index`` of the file ``name``), write
+    its edges, claim its seams, and size its output. Returns None when the selection keeps
+    no trace of this block."""
     keep = set(cfg.select(max(t.index for t in block.traces) + 1))
     rows = [i for i, t in enumerate(block.traces) if t.index in keep]
     if not rows:
         return None
     traces = [block.traces[i] for i in rows]
-    plan = design(block.sampling_rate, target_rate_hz)
+    # A snapped rate is the block's rate from here on: plan, seam stream and keys, edges.
+    rate = _decimation_rate(block, target_rate_hz, name, index)
+    plan = design(rate, target_rate_hz)
     n = block.n_samples
     if plan.passthrough:
         return BlockJob(block, rows, traces, plan, "passthrough", None, None, 0, n, block.dtype)
@@ -144,13 +238,16 @@ def plan_block(
     store = SeamStore(share_root, cfg.name, stream_signature(cfg.name, plan.input_rate, traces))
     head_samples, tail_samples = block.edges(size)
     head = Edge(head_samples[rows], block.starttime_ns, owner)
-    tail = Edge(tail_samples[rows], _edge_start(block, n - size), owner)
+    # The tail's time in the block's (snapped) sample frame, the frame of its interior, so
+    # that the seam's outputs abut the interior; the end's key from the block's own rate,
+    # the frame of the next file's start time.
+    tail = Edge(tail_samples[rows], _edge_start(block, n - size, plan.input_rate), owner)
     start_key = boundary_key(block.starttime_ns, plan.input_rate)
     end_key = boundary_key(_end_ns(block), plan.input_rate)
     meta = json.dumps(
         {
             "field": cfg.name,
-            "input_rate_hz": block.sampling_rate,
+            "input_rate_hz": plan.input_rate_hz,
             "output_rate_hz": target_rate_hz,
             "traces": trace_columns(traces),
         }
@@ -192,7 +289,10 @@ def plan_file(
     source: Source, cfg: FieldConfig, target_rate_hz: float, share_root: Path, owner: str
 ) -> list[BlockJob]:
     """One job per source block that keeps at least one trace."""
-    jobs = [plan_block(b, cfg, target_rate_hz, share_root, owner) for b in source.blocks]
+    jobs = [
+        plan_block(b, cfg, target_rate_hz, share_root, owner, name=source.source, index=i)
+        for i, b in enumerate(source.blocks)
+    ]
     return [job for job in jobs if job is not None]
 
 

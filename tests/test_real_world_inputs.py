@@ -148,7 +148,7 @@ CASES: tuple[Case, ...] = (
     Case("GSE2", _io("gse2", "loc_RJOB20050831023349.z"), values=True),
     Case("GSE2", _io("gse2", "boa___00_07a.gse")),  # network code 'abcdef'
     Case("GSE1", _io("gse2", "acc.gse")),  # 19.9999997 Hz
-    Case("GSE1", _io("gse2", "loc_STAU20031119011659.z")),  # 124.9999924 Hz
+    Case("GSE1", _io("gse2", "loc_STAU20031119011659.z")),  # 124.9999924 Hz: snapped
     Case("SEGY", _io("segy", "00001034.sgy_first_trace"), target_hz=100.0, values=True),
     Case("SEGY", _io("segy", "1.sgy_first_trace")),
     Case("SU", _io("segy", "1.su_first_trace")),
@@ -166,6 +166,7 @@ CASES: tuple[Case, ...] = (
     Case("SH_ASC", _io("sh", "QFILE-TEST-ASC.ASC")),
     Case("Q", _io("sh", "QFILE-TEST.QHD")),
     Case("SEISAN", _io("seisan", "2005-07-23-1452-04S.CER___030"), values=True),
+    Case("SEISAN", _io("seisan", "9701-30-1048-54S.MVO_21_1")),  # 75.19 Hz: snapped
     Case("TSPAIR", _io("ascii", "tspair.ascii")),
     Case("TSPAIR", _io("ascii", "tspair.ascii.gz")),
     Case("SLIST", _io("ascii", "slist.ascii")),
@@ -182,7 +183,7 @@ CASES: tuple[Case, ...] = (
     Case("WAV", _io("wav", "3cssan.near.8.1.RNON.wav")),
     Case("ALSEP_PSE", _io("alsep", "pse.a12.10.91.mini")),
     Case("ALSEP_WTN", _io("alsep", "wtn.6.30.mini")),
-    Case("ALSEP_WTH", _io("alsep", "wth.1.5.mini")),  # 39.26 Hz
+    Case("ALSEP_WTH", _io("alsep", "wth.1.5.mini")),  # 39.26 Hz: ×1000/1963
     Case("CYBERSHAKE", _io("cybershake", "test.grm")),
 )
 

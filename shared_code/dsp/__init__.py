@@ -15,6 +15,7 @@ from shared_code.dsp.design import (
     Stage,
     design,
     frequency_response,
+    max_up,
 )
 from shared_code.dsp.engine import (
     DEFAULT_EXTENSION,
@@ -43,5 +44,6 @@ __all__ = [
     "extended",
     "frequency_response",
     "input_needed",
+    "max_up",
     "output_span",
 ]

@@ -25,6 +25,7 @@ lengthened until it meets the attenuation, so the formula's approximation cannot
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -43,9 +44,25 @@ DESIGN_ATTENUATION_DB = 105.0
 VERIFY_ATTENUATION_DB = 102.0
 #: Protected band as a fraction of the output Nyquist (ripple ≤ 0.05 dB up to here).
 PASSBAND_FRACTION = 0.8
-#: Largest upsampling factor accepted for a rational ratio (beyond it the filters get huge
-#: and the ratio is almost surely a float that should have been a simpler fraction).
-MAX_UP = 64
+#: Largest upsampling factor accepted for a rational ratio. Real recorders have rates such as
+#: 39.26 Hz (Apollo ALSEP), 75.19 Hz (SEISAN) or drift-corrected 124.9999924 Hz (GSE1), whose
+#: ratio to a round target reduces to ×1000/1963 and worse. What a factor L costs, measured
+#: for 39.26 → 20 Hz (L = 1000, one stage, 133 taps per output, 104.5 dB): design ≈ 1 s
+#: once per rate pair (cached), peak memory of the design ≈ 85 MB (see _dense_response); the
+#: engine puts L outputs in a row (B = L, every row then has the same phases), so its kernel
+#: is Q·down × L (2 × 1963 × 1000: 16 MB in float32, built in float64), and each output costs
+#: Q·down ≈ 3900 multiply-adds instead of 133: 30× the useful work, which at such rates
+#: (tens of Hz, few channels) is still milliseconds per file (3 × 4000 samples: 11 ms once
+#: the kernel is built, 0.25 s for the first call). Beyond L = 1000 the kernel grows with L²
+#: and a rate that needs it is almost surely a float for a simpler or drifting rate: see
+#: ``MAX_RATIONAL_TAPS`` and the snapping in ``shared_code.decimation_job``.
+MAX_UP = 1000
+#: Largest ``up × down`` of a rational ratio accepted (2²¹). The engine's kernel for it is
+#: about ``2 · up · down`` taps (8 bytes each in float32, 16 in float64) and the design's
+#: prototype ≈ 68 × down taps, so this keeps a kernel ≤ 32 MB in float64 whatever the ratio:
+#: 39.26 → 20 Hz (1000 × 1963) fits; 200.02 → 20 Hz (1000 × 10001) would need an 80 MB
+#: float32 kernel and 1.6 GB to design (measured), and is refused (or snapped) instead.
+MAX_RATIONAL_TAPS = 1 << 21
 #: Upper bound on the number of stages searched.
 MAX_STAGES = 4
 
@@ -173,7 +190,7 @@ def design(input_rate_hz: float, output_rate_hz: float) -> DecimationPlan:
     """Design (or fetch from the cache) the plan for ``input_rate_hz`` → ``output_rate_hz``.
 
     Rates are in Hz and may be any positive rates whose ratio is a fraction with an
-    upsampling factor ≤ ``MAX_UP`` (e.g. 1000 → 300 Hz is ×3/10). If the input rate is at or
+    upsampling factor ≤ :func:`max_up` (e.g. 1000 → 300 Hz is ×3/10). If the input rate is at or
     below the output rate the plan is a pass-through. Raises ``ValueError`` otherwise.
     """
     return _design(exact_rate(input_rate_hz), exact_rate(output_rate_hz))
@@ -186,10 +203,11 @@ def _design(fs_in: Fraction, fs_out: Fraction) -> DecimationPlan:
     if fs_in <= fs_out:
         return DecimationPlan(float(fs_in), float(fs_out), (), Fraction(0))
     ratio = fs_in / fs_out
-    if ratio.denominator > MAX_UP:
+    if ratio.denominator > max_up(ratio):
         raise ValueError(
             f"rate ratio {float(fs_in):g} Hz / {float(fs_out):g} Hz = {ratio} needs upsampling "
-            f"by {ratio.denominator} (> {MAX_UP}); choose a target rate that divides more simply"
+            f"by {ratio.denominator} (> {max_up(ratio)}); choose a target rate that divides "
+            "more simply"
         )
     best = min(_candidate_chains(ratio), key=lambda chain: _chain_cost(fs_in, fs_out, chain))
     stages = []
@@ -200,6 +218,14 @@ def _design(fs_in: Fraction, fs_out: Fraction) -> DecimationPlan:
         rate = nxt
     support = sum((s.half_width / s.input_rate for s in stages), Fraction(0))
     return DecimationPlan(float(fs_in), float(fs_out), tuple(stages), support)
+
+
+def max_up(ratio: Fraction) -> int:
+    """Largest upsampling factor :func:`design` accepts for a rate ratio ``ratio`` (input /
+    output rate, > 1): ``MAX_UP``, or less where ``up × down`` would pass
+    ``MAX_RATIONAL_TAPS``. Integer ratios (``up`` = 1) are always accepted."""
+    by_size = math.isqrt(math.floor(MAX_RATIONAL_TAPS / ratio))
+    return max(1, min(MAX_UP, by_size))
 
 
 def _candidate_chains(ratio: Fraction) -> list[tuple[tuple[int, int], ...]]:
@@ -349,19 +375,49 @@ def frequency_response(plan: DecimationPlan, freqs_hz: np.ndarray) -> np.ndarray
 
 
 def _measure_stage(stage: Stage) -> tuple[float, float]:
-    """(stopband attenuation dB, passband ripple dB) of one stage on a dense FFT grid."""
+    """(stopband attenuation dB, passband ripple dB) of one stage on a dense frequency grid."""
     h = stage_impulse_response(stage) / stage.up
     fs_up = float(stage.input_rate) * stage.up
-    nfft = 1 << max(14, math.ceil(math.log2(64 * h.size)))
-    mag = np.abs(np.fft.rfft(h, nfft))
-    f = np.fft.rfftfreq(nfft, 1.0 / fs_up)
-    # An upsampling stage must also reject the images of the input spectrum: the whole band
-    # from the stop edge to the upsampled Nyquist is stopband.
-    stop = mag[f >= stage.stop_edge_hz]
-    passband = mag[f <= stage.pass_edge_hz]
-    att = -20.0 * math.log10(max(float(stop.max()), 1e-300))
-    ripple = float(np.max(np.abs(20.0 * np.log10(passband))))
-    return att, ripple
+    worst_stop, ripple = 0.0, 0.0
+    for f, mag in _dense_response(h, fs_up):
+        # An upsampling stage must also reject the images of the input spectrum: the whole
+        # band from the stop edge to the upsampled Nyquist is stopband.
+        stop = mag[f >= stage.stop_edge_hz]
+        passband = mag[f <= stage.pass_edge_hz]
+        if stop.size:
+            worst_stop = max(worst_stop, float(stop.max()))
+        if passband.size:
+            ripple = max(ripple, float(np.max(np.abs(20.0 * np.log10(passband)))))
+    return -20.0 * math.log10(max(worst_stop, 1e-300)), ripple
+
+
+#: Largest FFT :func:`_dense_response` takes at once, points (2¹⁹: ~50 MB of work arrays;
+#: measured peak of designing 39.26 → 20 Hz: 85 MB with 2¹⁹, 226 MB with 2²¹).
+_FFT_CHUNK = 1 << 19
+
+
+def _dense_response(h: np.ndarray, fs: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """|H(f)| of the filter ``h`` (sampled at ``fs`` Hz) on ``0 ≤ f < fs/2``, 64 points per
+    ``fs / h.size`` (the width of a sidelobe), as pieces ``(frequencies Hz, |H|)``.
+
+    The grid must be that dense: for 39.26 → 20 Hz (×1000/1963, 132 695 taps) 16 points per
+    lobe read the worst sidelobe as 104.9 dB, 64 as 104.5 dB (measured). One FFT of
+    ``64 × h.size`` points would be 2²⁴ points and 420 MB there, so the grid comes as ``R``
+    interleaved FFTs of at most :data:`_FFT_CHUNK` points: FFT ``j`` of ``h`` modulated by
+    ``exp(-2πi j n / (R·chunk))`` holds the bins ``k·R + j`` of the long transform.
+    """
+    points = 1 << max(14, math.ceil(math.log2(64 * h.size)))
+    chunk = min(points, _FFT_CHUNK)
+    if points == chunk:
+        yield np.fft.rfftfreq(points, 1.0 / fs), np.abs(np.fft.rfft(h, points))
+        return
+    interleave = points // chunk
+    half = np.arange(chunk // 2, dtype=np.float64)
+    n = np.arange(h.size, dtype=np.float64)
+    for j in range(interleave):
+        shifted = h * np.exp(-2j * np.pi * j * n / points)
+        spectrum = np.fft.fft(shifted, chunk)[: chunk // 2]
+        yield (half * interleave + j) * (fs / points), np.abs(spectrum)
 
 
 def _windowed_sinc(tau: np.ndarray, fc_norm: float, half_width: float, beta: float) -> np.ndarray:
