@@ -16,8 +16,8 @@ from shared_code.dsp import design, output_span
 from shared_code.fields import parse_fields
 from shared_code.formats import FormatError, mseed
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import convert_file, decimate_file
 from shared_code.seams import edge_length
+from shared_code.stages import convert_file, decimate_file
 
 OBSPY_IO = Path(obspy.__file__).parent / "io"
 MSEED_DATA = OBSPY_IO / "mseed" / "tests" / "data"
@@ -240,3 +240,22 @@ def test_miniseed3_keeps_nanoseconds_and_checks_crcs(tmp_path: Path) -> None:
     ms3.write_bytes(bytes(raw))
     with pytest.raises(FormatError, match=r"raw/x\.ms3: unreadable miniSEED 3 file: .*CRC"):
         formats.read(ms3, "raw/x.ms3")
+
+
+def test_a_0_hz_channel_beside_waveforms_is_left_out(tmp_path: Path) -> None:
+    """A state-of-health channel with no time base (0 Hz, numeric samples) beside a 100 Hz
+    channel: ObsPy reads both; the waveform is read, the 0 Hz channel left out (logged)."""
+    wave = obspy.Trace(np.arange(500, dtype=np.int32))
+    wave.stats.update({"network": "XX", "station": "WAVE", "channel": "HHZ"})
+    wave.stats.sampling_rate = 100.0
+    soh = obspy.Trace(np.arange(10, dtype=np.int32))
+    soh.stats.update({"network": "XX", "station": "WAVE", "channel": "LOG"})
+    soh.stats.sampling_rate = 0.0
+    path = tmp_path / "mixed.mseed"
+    obspy.Stream([wave, soh]).write(str(path), format="MSEED", reclen=512)
+    assert {tr.stats.sampling_rate for tr in obspy.read(str(path))} == {0.0, 100.0}
+    recording = formats.read(path, "test/mixed.mseed")
+    assert [(b.sampling_rate, [t.channel for t in b.traces]) for b in recording.blocks] == [
+        (100.0, ["HHZ"])
+    ]
+    np.testing.assert_array_equal(recording.blocks[0].data[0], wave.data)

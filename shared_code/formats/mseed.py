@@ -86,17 +86,27 @@ def read(path: Path, name: str) -> Recording:
     start, rate and length.
 
     What libmseed reads but is not a waveform is left out (and logged): traces of text
-    (ASCII-encoded log records) and traces without samples (records with no data, e.g. data
-    offset 0). A file with nothing else is refused.
+    (ASCII-encoded log records), traces without samples (records with no data, e.g. data
+    offset 0) and traces with a sampling rate of 0 (no time base: state-of-health channels).
+    A file with nothing else is refused.
     """
     with open(path, "rb") as fh:
         if fh.read(3) == b"MS\x03":
             return _read_ms3(path, name)
     stream = obspy_bridge.read_stream(path, name, NAME)
-    waveforms = [tr for tr in stream if tr.data.dtype.kind in "iuf" and len(tr.data)]
+    waveforms = []
+    text = timeless = empty = 0
+    for tr in stream:
+        if tr.data.dtype.kind not in "iuf":
+            text += 1
+        elif not tr.stats.sampling_rate > 0:
+            timeless += 1
+        elif not len(tr.data):
+            empty += 1
+        else:
+            waveforms.append(tr)
     if len(waveforms) < len(stream):
-        text = sum(tr.data.dtype.kind not in "iuf" for tr in stream)
-        _skipped(name, len(stream), text, len(stream) - len(waveforms) - text, bool(waveforms))
+        _skipped(name, len(stream), text, empty, bool(waveforms), timeless=timeless)
         stream.traces = waveforms
     recording = obspy_bridge.stream_to_recording(stream, NAME, name, None)
     for block in recording.blocks:
@@ -104,15 +114,19 @@ def read(path: Path, name: str) -> Recording:
     return recording
 
 
-def _skipped(name: str, total: int, text: int, empty: int, any_left: bool) -> None:
+def _skipped(
+    name: str, total: int, text: int, empty: int, any_left: bool, *, timeless: int = 0
+) -> None:
     """Log the traces left out of a read; refuse a file with no waveform left."""
     log.info(
-        "%s: skipped %d text (ASCII log) and %d empty miniSEED traces of %d",
-        name, text, empty, total,
+        "%s: skipped %d text (ASCII log), %d empty and %d 0 Hz miniSEED traces of %d",
+        name, text, empty, timeless, total,
     )  # fmt: skip
     if not any_left:
+        zero = f", {timeless} with a sampling rate of 0 Hz" if timeless else ""
         raise FormatError(
-            name, f"no waveform data: {text} text (ASCII log) and {empty} empty traces only"
+            name,
+            f"no waveform data: {text} text (ASCII log) and {empty} empty traces{zero} only",
         )
 
 

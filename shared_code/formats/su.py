@@ -4,8 +4,8 @@ SU files carry the byte order of the machine that wrote them; both are read. The
 magic number, so the check is structural: a positive sample count in the first trace header
 (bytes 115-116, unsigned), a file size that is a whole number of such traces, and the same
 sample count in the last trace header. The sample interval (µs, bytes 117-118) is a two's
-complement int16 as in SEG-Y: a file so structured whose interval is not > 0 (e.g. -2, not
-65534 µs) is refused with that reason. Timing as in
+complement int16 as in SEG-Y: 0 means not SU; a file so structured whose interval is negative
+(e.g. -2, not 65534 µs) is refused with that reason. Timing as in
 :mod:`shared_code.formats.traceheader`. Samples are float32; written files keep the input's
 byte order (little-endian by default) and trace header words.
 """
@@ -50,7 +50,9 @@ def probe(path: Path) -> FileLayout | None:
         for endian, order in (("little", "<"), ("big", ">")):
             ns, dt = struct.unpack_from(f"{order}Hh", first, 114)
             trace_bytes = _HEADER + 4 * ns
-            if ns == 0 or size % trace_bytes:
+            # dt = 0 is no SU trace (nor any file's structure to claim); a negative dt is
+            # claimed, to be refused with its reason rather than read as 65534 µs.
+            if ns == 0 or dt == 0 or size % trace_bytes:
                 continue
             fh.seek(size - trace_bytes + 114)
             if struct.unpack(f"{order}H", fh.read(2))[0] == ns:
