@@ -5,7 +5,7 @@ Builds a synthetic SEG-Y (default 2000 channels × 60 s × 1000 Hz int32 counts,
 single-threaded process pinned to one CPU (peak RSS per contender):
 
 ``ours``
-    ``shared_code.pipeline.decimate_file`` + ``convert_file`` on the local SEG-Y into a temp
+    ``shared_code.stages.decimate_file`` + ``convert_file`` on the local SEG-Y into a temp
     share directory: field ``grane`` of ``config/fields.toml`` with ``target_rate_hz`` = the
     benchmark's target, blob name ``grane/bench.sgy``, a SourceBlob with dummy values. Run
     ``--repeat`` times (a fresh share each time); the first run is reported apart (cold).
@@ -352,8 +352,8 @@ def work_ours(
     harness.pin_to_one_cpu(cpu)
     t = time.perf_counter()
     from shared_code.fields import load_fields
-    from shared_code.pipeline import convert_file, decimate_file
     from shared_code.share_layout import ensure_layout
+    from shared_code.stages import convert_file, decimate_file
 
     import_s = time.perf_counter() - t
     cfg = load_fields(Path(fields_config)).get(FIELD)

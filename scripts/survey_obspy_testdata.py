@@ -60,9 +60,9 @@ def run_pipeline(path: Path, field: str, registry: Any) -> dict[str, Any]:
     import obspy
 
     from shared_code.messages import SourceBlob
-    from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
     from shared_code.seam_sweep import sweep
     from shared_code.share_layout import ensure_layout
+    from shared_code.stages import PERMANENT_ERRORS, convert_file, decimate_file
 
     cfg = registry.get(field)
     name = re.sub(r"[^A-Za-z0-9._+=@-]", "_", path.name).lstrip("._+=@-") or "x"

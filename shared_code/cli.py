@@ -41,8 +41,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     from shared_code.failures import record_failure
     from shared_code.fields import FieldConfigError, UnknownFieldError, load_fields
     from shared_code.messages import SourceBlob
-    from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
     from shared_code.share_layout import ensure_layout
+    from shared_code.stages import PERMANENT_ERRORS, convert_file, decimate_file
 
     try:
         cfg = load_fields(Path(args.fields).resolve()).get(args.field)

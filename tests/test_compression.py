@@ -319,7 +319,7 @@ from pathlib import Path
 import dataclasses
 from shared_code.fields import load_fields
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import decimate_file
+from shared_code.stages import decimate_file
 
 path, share = Path(sys.argv[1]), Path(sys.argv[2])
 # 4000 traces: a field with 1000 four-component stations (snorre is configured with 100).

@@ -22,7 +22,7 @@ from shared_code.fields import parse_fields
 from shared_code.formats import mseed
 from shared_code.formats.streaming import layout_of
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import convert_file, decimate_file
+from shared_code.stages import convert_file, decimate_file
 from shared_code.waveforms import NS_PER_S, Block, Recording, TraceMeta
 from tests import formats_helpers as fh
 

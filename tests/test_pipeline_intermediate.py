@@ -20,8 +20,8 @@ from shared_code import formats
 from shared_code.fields import FieldConfig, load_fields
 from shared_code.formats.obspy_bridge import round_us
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import convert_file, decimate_file
 from shared_code.share_layout import resolve
+from shared_code.stages import convert_file, decimate_file
 from shared_code.waveforms import Recording, TraceMeta
 
 ROOT = Path(__file__).resolve().parent.parent

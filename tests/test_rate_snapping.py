@@ -24,8 +24,8 @@ from shared_code.decimation_job import SNAP_DRIFT_FRACTION, snap_rate
 from shared_code.dsp import design
 from shared_code.fields import FieldConfig, parse_fields
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
 from shared_code.share_layout import ensure_layout
+from shared_code.stages import PERMANENT_ERRORS, convert_file, decimate_file
 from shared_code.waveforms import exact_rate
 from tests.numeric_bounds import error_bound
 from tests.test_real_world_inputs import OBSPY, _fields_toml, _run

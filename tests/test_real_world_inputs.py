@@ -38,9 +38,9 @@ import pytest
 
 from shared_code.fields import FieldConfig, FieldRegistry, parse_fields
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import PERMANENT_ERRORS, convert_file, decimate_file
 from shared_code.seam_sweep import sweep
 from shared_code.share_layout import ensure_layout
+from shared_code.stages import PERMANENT_ERRORS, convert_file, decimate_file
 from tests import formats_helpers as fh
 
 OBSPY = Path(obspy.__file__).parent

@@ -21,9 +21,9 @@ from shared_code.fields import FieldConfig, SeedIdError, load_fields, parse_fiel
 from shared_code.formats import read
 from shared_code.ledger import Ledger
 from shared_code.messages import SourceBlob
-from shared_code.pipeline import PERMANENT_ERRORS, check_seed_ids, convert_file, decimate_file
 from shared_code.settings import get_settings
 from shared_code.share_layout import STATE, blob_paths, ensure_layout
+from shared_code.stages import PERMANENT_ERRORS, check_seed_ids, convert_file, decimate_file
 from shared_code.waveforms import TraceMeta
 
 ROOT = Path(__file__).resolve().parent.parent
