@@ -229,8 +229,11 @@ def test_no_blob_maps_into_the_layout_seam_folder() -> None:
 
 
 def _simple_upper(path: str) -> str:
-    """Per-character upper case where it is one character (Unicode's simple case mapping,
-    the kind of table NTFS/SMB compare names with; ``ß`` stays ``ß``)."""
+    """Per-character upper case where it is one character: how Windows file systems compare
+    names (NTFS's $UpCase table maps each BMP character to a single upper-case one, so ``ß``
+    does not become ``SS``; M. Kaplan, "How [case-]insensitive", 2005,
+    http://archives.miloush.net/michkap/archive/2005/01/16/353873.html). Azure Files does not
+    publish its table, so the test also compares with Python's full ``str.upper``."""
     return "".join(u if len(u := c.upper()) == 1 else c for c in path)
 
 
