@@ -11,11 +11,11 @@ functions agree::
     state/seams/<field>/<stream>/<key>/           seam edges and claims (shared_code.seams)
 
 Every path is derived from the source blob name by :func:`blob_paths`, so a blob always maps to
-the same paths (idempotent re-runs), two blobs never map to one path (also on a case-insensitive
-Azure Files share), and no blob name can escape the share root. ``<rest of blob name>`` is the
-blob name's segments, each kept as it is where that is safe, else made safe and suffixed with
-``~<hash>`` (see :func:`parse_blob_name`); the original name is what the ledger and the failure
-records hold.
+the same paths (idempotent re-runs), no blob's path equals another blob's file or folder nor a
+folder the layout owns (also on a case-insensitive Azure Files share), and no blob name can
+escape the share root. ``<rest of blob name>`` is the blob name's segments, each kept as it is
+where that is safe, else made safe and suffixed with ``~<hash>`` (see :func:`parse_blob_name`);
+the original name is what the ledger and the failure records hold.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ MAX_SEGMENT_BYTES = 255 - 16
 MAX_PATH_BYTES = 400
 #: Bytes a segment is cut to when the whole path would pass :data:`MAX_PATH_BYTES`.
 _SHORT_SEGMENT_BYTES = 48
+#: Extensions (no dot, lower case) the layout appends to a blob's mapped path to name its
+#: files: ``.mseed`` and every format's in ``shared_code.formats.EXTENSIONS`` (a test holds
+#: them equal; formats is not imported here, it pulls in ObsPy). A folder segment ending in
+#: one is hashed, so no blob's folder is another blob's file (``a`` -> ``a.mseed``).
+FILE_EXTENSIONS = frozenset({"mseed", "ccsw", "gse2", "sac", "segy", "su"})
+#: Segments starting with this are the layout's own folders (``_seams``); a blob segment
+#: starting with it is hashed, so no blob maps into them.
+_LAYOUT_PREFIX = "_"
 
 
 class BlobNameError(ValueError):
@@ -127,12 +135,14 @@ def parse_blob_name(name: str) -> BlobName:
     # The field folder on the share is the field's name; a blob whose first folder differs
     # from it in case (``Snorre/``) carries that difference in its file segment's hash.
     salt = "" if parts[0] == field else parts[0]
-    rest = [_map_segment(p, salt if i == len(parts) - 2 else "") for i, p in enumerate(parts[1:])]
+    folders, file = parts[1:-1], parts[-1]
+    rest = [*(_map_segment(p, folder=True) for p in folders), _map_segment(file, salt)]
     mapped = PurePosixPath(*rest)
     if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
+        short = _SHORT_SEGMENT_BYTES
         rest = [
-            _map_segment(p, salt if i == len(parts) - 2 else "", _SHORT_SEGMENT_BYTES)
-            for i, p in enumerate(parts[1:])
+            *(_map_segment(p, limit=short, folder=True) for p in folders),
+            _map_segment(file, salt, short),
         ]
         mapped = PurePosixPath(*rest)
         if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
@@ -143,16 +153,21 @@ def parse_blob_name(name: str) -> BlobName:
     return BlobName(name=name, field=field, rest=mapped)
 
 
-def _map_segment(original: str, salt: str = "", limit: int = MAX_SEGMENT_BYTES) -> str:
-    """One blob-name segment as a share path segment.
+def _map_segment(
+    original: str, salt: str = "", limit: int = MAX_SEGMENT_BYTES, *, folder: bool = False
+) -> str:
+    """One blob-name segment as a share path segment (``folder``: not the name's last).
 
     Kept as it is when it is already safe: NFC, no upper-case letter, nothing replaced, not
-    reserved, within ``limit`` bytes and free of ``~``. Otherwise the safe text (cut to fit)
-    plus ``~`` and a hash of the original (and ``salt``). One-to-one within a folder, also
-    case-insensitively: a kept segment holds no ``~`` and is the lower case of its upper case
-    (so no other kept segment equals it in another case: not ``A``, nor ``ς`` against ``σ``),
-    hence never equals a hashed one; two hashed ones that compare equal carry equal hashes,
-    hence (up to a 40-bit hash) equal originals.
+    reserved, within ``limit`` bytes, free of ``~``, not starting with ``_`` (the layout's own
+    folders) and, for a folder, not ending in ``.<ext>`` of :data:`FILE_EXTENSIONS`. Otherwise
+    the safe text (cut to fit) plus ``~`` and a hash of the original (and ``salt``).
+    One-to-one within a folder, also case-insensitively: a kept segment holds no ``~`` and is
+    the lower case of its upper case (so no other kept segment equals it in another case: not
+    ``A``, nor ``ς`` against ``σ``), hence never equals a hashed one; two hashed ones that
+    compare equal carry equal hashes, hence (up to a 40-bit hash) equal originals. Across
+    levels: a file is its segment plus ``.<ext>``; a folder never ends so (kept ones by the
+    rule above, hashed ones end in hex digits), so no folder is another blob's file.
     """
     text = unicodedata.normalize("NFC", original)
     text = "".join(_safe_char(c) for c in text)
@@ -161,12 +176,18 @@ def _map_segment(original: str, salt: str = "", limit: int = MAX_SEGMENT_BYTES) 
     text = stripped + "_" * (len(text) - len(stripped))
     if text.split(".")[0].upper() in _RESERVED:
         text = "_" + text
-    if text == original == text.upper().lower() and not salt and len(text.encode()) <= limit:
+    kept = text == original == text.upper().lower() and not salt and len(text.encode()) <= limit
+    if kept and not text.startswith(_LAYOUT_PREFIX) and not (folder and _has_file_extension(text)):
         return text
     digest = hashlib.sha256(f"{salt}/{original}".encode()).hexdigest()[:_HASH_CHARS]
     room = limit - len(_MARK) - _HASH_CHARS
     cut = text.encode()[:room].decode("utf-8", "ignore")
     return f"{cut}{_MARK}{digest}"
+
+
+def _has_file_extension(segment: str) -> bool:
+    """Whether ``segment`` ends in ``.<ext>`` for an extension the layout appends to files."""
+    return "." in segment and segment.rpartition(".")[2] in FILE_EXTENSIONS
 
 
 def _safe_char(c: str) -> str:
@@ -203,16 +224,25 @@ def blob_paths(name: str) -> BlobPaths:
     return BlobPaths(parse_blob_name(name))
 
 
+#: The characters of the names the first parser accepted (segments of ``[A-Za-z0-9._+=@-]``
+#: joined by ``/``). Ledger rows exist for such names under their first-rule keys.
+_FIRST_ALPHABET = re.compile(r"[A-Za-z0-9._+=@/-]*")
+
+
 def blob_key(name: str, *extra: str) -> str:
     """A stable file-name-safe key for any string (hostile names included).
 
     Also a valid Azure Table key (no ``/ \\ # ?`` nor control characters): letters and
-    digits of any script, ``.``, ``_`` and ``-`` are kept (at most 120 UTF-8 bytes of the
-    name's end), the rest become ``_``; a hash of the whole makes it unique.
+    digits of any script, ``.``, ``_`` and ``-`` are kept, the rest become ``_``; a hash of
+    the whole makes it unique. The kept part is the name's last 120 UTF-8 bytes, or its last
+    60 for a name made only of the first parser's characters: those are the keys the ledger
+    (``ledger.row_key``) already holds rows under, which reconcile must find again.
     """
     digest = hashlib.sha256("\0".join((name, *extra)).encode("utf-8", "surrogatepass"))
+    # On ASCII, [^\w.-] is the first rule's [^A-Za-z0-9._-] and bytes are characters.
     safe = re.sub(r"[^\w.-]+|\.{2,}", "_", name)
-    while len(safe.encode("utf-8", "surrogatepass")) > 120:
+    limit = 60 if _FIRST_ALPHABET.fullmatch(name) else 120
+    while len(safe.encode("utf-8", "surrogatepass")) > limit:
         safe = safe[1:]
     safe = safe.strip("._") or "blob"
     return f"{safe}-{digest.hexdigest()[:16]}"

@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 
 from shared_code.share_layout import (
+    FILE_EXTENSIONS,
     MAX_PATH_BYTES,
     BlobNameError,
     atomic_writer,
     blob_key,
     blob_paths,
     resolve,
+    seam_mseed_path,
     write_atomic,
 )
 
@@ -190,3 +192,144 @@ def test_blob_key_is_a_valid_table_key_and_keeps_the_name_recognisable() -> None
         assert len(key.encode()) < 1024
     assert blob_key("snorre/小文件.sgy").startswith("snorre_小文件.sgy-")
     assert len({blob_key(n) for n in NEAR_NAMES}) == len(NEAR_NAMES)
+
+
+# -- files, folders and the layout's own folders never meet ---------------------------------
+
+
+def test_layout_extensions_cover_every_format_the_pipeline_writes() -> None:
+    from shared_code import formats
+
+    assert set(formats.EXTENSIONS.values()) <= FILE_EXTENSIONS
+    assert "mseed" in FILE_EXTENSIONS
+
+
+def test_a_blob_file_and_another_blob_folder_of_the_same_name_both_fit(share: Path) -> None:
+    """``snorre/a`` is the file ``a.mseed``; ``snorre/a.mseed/b`` needs a folder for its
+    ``a.mseed`` segment: mapped to another name, both are written (before, the second write
+    failed with FileExistsError, an OSError that counts as transient and was retried for
+    ever)."""
+    file_blob, folder_blob = blob_paths("snorre/a"), blob_paths("snorre/a.mseed/b")
+    assert file_blob.mseed == "mseed/snorre/a.mseed"
+    assert re.fullmatch(r"mseed/snorre/a\.mseed~[0-9a-f]{10}/b\.mseed", folder_blob.mseed)
+    for paths in (file_blob, folder_blob, blob_paths("snorre/x.segy/y")):
+        write_atomic(share, paths.mseed, b"m")
+        write_atomic(share, paths.decimated("segy"), b"d")
+    assert resolve(share, file_blob.mseed).read_bytes() == b"m"
+    assert resolve(share, folder_blob.decimated("segy")).read_bytes() == b"d"
+
+
+def test_no_blob_maps_into_the_layout_seam_folder() -> None:
+    seam = seam_mseed_path("snorre", "0123abcd", 42, "left")
+    blob = "snorre/_seams/0123abcd/42-left"
+    assert blob_paths(blob).mseed != seam
+    assert not blob_paths(blob).mseed.startswith("mseed/snorre/_seams/")
+    assert re.fullmatch(r"mseed/snorre/_seams~[0-9a-f]{10}/.*", blob_paths(blob).mseed)
+    assert re.fullmatch(r"mseed/snorre/_x~[0-9a-f]{10}\.mseed", blob_paths("snorre/_x").mseed)
+
+
+def _simple_upper(path: str) -> str:
+    """Per-character upper case where it is one character: how Windows file systems compare
+    names (NTFS's $UpCase table maps each BMP character to a single upper-case one, so ``ß``
+    does not become ``SS``; M. Kaplan, "How [case-]insensitive", 2005,
+    http://archives.miloush.net/michkap/archive/2005/01/16/353873.html). Azure Files does not
+    publish its table, so the test also compares with Python's full ``str.upper``."""
+    return "".join(u if len(u := c.upper()) == 1 else c for c in path)
+
+
+_PIECES = [
+    "a", "A", "b", "_", "_seams", "seams", ".mseed", ".MSEED", ".Mseed", ".segy", ".sgy",
+    ".su", ".sac", ".gse2", ".ccsw", "\u00e9", "e\u0301", "\u00c9", "ς", "σ", "Σ", "ß", "ss",
+    ":", "?", "*", "~", "~0123456789", " ", ".", "con", "CON", "\u200b", "ſ", "K", "\u212a",
+]  # fmt: skip
+
+
+def _generated_names(count: int, seed: int) -> list[str]:
+    """Blob names mixing the tricky parts: case, extensions as folders, ``_`` prefixes,
+    replaced and invisible characters, NFC/NFD, reserved names, trailing dots."""
+    import random
+
+    rng = random.Random(seed)  # fixed seed: the same names on every run and machine
+    names = {"snorre/a", "snorre/a.mseed/b", "snorre/_seams/0123abcd/42-left"}
+    while len(names) < count:
+        field = rng.choice(["snorre", "Snorre", "grane"])
+        segments = [
+            "".join(rng.choices(_PIECES, k=rng.randint(1, 3))) for _ in range(rng.randint(1, 3))
+        ]
+        names.add("/".join([field, *segments]))
+    return sorted(names)
+
+
+def test_no_blob_path_equals_or_contains_another_blobs_path() -> None:
+    """Over thousands of generated names: no blob's file (mseed, or decimated in any format)
+    equals another blob's file or folder, nor lies in a folder the layout owns, compared
+    case-insensitively as Azure Files does (simple and full upper case both tried)."""
+    owner_of_file: dict[str, str] = {}
+    owners_of_folder: dict[str, str] = {}
+    mapped = 0
+    for name in _generated_names(4000, seed=9):
+        try:
+            paths = blob_paths(name)
+        except BlobNameError:
+            continue  # '.' or '..' segments, refused by design
+        mapped += 1
+        files = [paths.mseed, *(paths.decimated(ext) for ext in sorted(FILE_EXTENSIONS))]
+        for file in files:
+            for compare in (_simple_upper, str.upper):
+                key = f"{compare.__name__}:{compare(file)}"
+                assert key not in owner_of_file, f"{name!r}, {owner_of_file[key]!r}: {file!r}"
+                owner_of_file[key] = name
+                parts = compare(file).split("/")
+                for depth in range(2, len(parts)):
+                    owners_of_folder[f"{compare.__name__}:{'/'.join(parts[:depth])}"] = name
+        for segment in paths.blob.rest.parts:
+            assert not segment.startswith("_") or "~" in segment, (name, segment)
+    assert mapped > 3500  # the generator mostly makes names Azure and the mapper accept
+    clashes = owner_of_file.keys() & owners_of_folder.keys()
+    assert not clashes, [(k, owner_of_file[k], owners_of_folder[k]) for k in sorted(clashes)][:5]
+    for field in ("SNORRE", "GRANE"):
+        for compare in (_simple_upper, str.upper):
+            seams = f"{compare.__name__}:MSEED/{field}/_SEAMS"
+            assert seams not in owners_of_folder and seams not in owner_of_file
+
+
+# -- ledger keys: unchanged for every name the first parser accepted ------------------------
+
+
+def _first_blob_key(name: str, *extra: str) -> str:
+    """``blob_key`` as first deployed (eb5fbbc); ledger rows were written under its keys."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join((name, *extra)).encode("utf-8", "surrogatepass"))
+    safe = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", name)[-60:].strip("._") or "blob"
+    return f"{safe}-{digest.hexdigest()[:16]}"
+
+
+_FIRST_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]{0,254}$")  # eb5fbbc's rule
+
+FIRST_VALID_NAMES = [
+    "snorre/a.sgy", "Snorre/A.SGY", "snorre/2024/05/01/rec.segy", "snorre/x+y=z@w.su",
+    "snorre/a..b.sgy", "snorre/a.-_.b", "grane/" + "L" * 59 + ".sgy", "grane/" + "x" * 61,
+    "snorre/2026/11/23/" + "line-4_shot=17+gain@12dB." * 8 + "sgy",
+    "snorre/" + "/".join(f"d{i}" for i in range(100)) + "/f.segy",
+    "snorre/" + "a" * 255, "snorre/Z.", "snorre/9.-", "snorre/0",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FIRST_VALID_NAMES)
+def test_ledger_keys_of_names_the_first_parser_accepted_are_unchanged(name: str) -> None:
+    assert all(_FIRST_SEGMENT.match(p) for p in name.split("/"))  # a name it accepted
+    for etag in ("0x8DC1111111111111", "0x8D1"):
+        assert blob_key(name, etag) == _first_blob_key(name, etag)
+    assert blob_key(name) == _first_blob_key(name)
+
+
+def test_new_names_get_valid_unique_keys_with_a_longer_readable_part() -> None:
+    names = [*_generated_names(2000, seed=11), "snorre/" + "小文件" * 30 + ".sgy"]
+    keys = {blob_key(n, "0x8D1"): n for n in names}
+    assert len(keys) == len(names)
+    for key in keys:
+        assert not set(key) & set("/\\#?") and all(ord(c) >= 32 and c != "\x7f" for c in key)
+        assert len(key.encode()) < 1024  # Table key limit: 1 KiB
+    long_name = "snorre/" + "ø" * 100 + ".sgy"
+    assert blob_key(long_name).startswith("ø" * 58 + ".sgy-")  # 2 × 58 + 4 = 120 bytes
