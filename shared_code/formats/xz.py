@@ -22,7 +22,8 @@ from typing import BinaryIO
 #: Decoder memory allowed (bytes). ``xz -9``/``-9e``, the largest presets, use a 64 MiB
 #: dictionary and need 65 MiB to decode (xz(1), "Memory usage" preset table); 256 MiB admits
 #: custom dictionaries up to ~4x that while keeping a hostile header far below the memory of
-#: a function instance (1.5 GB on the Consumption plan).
+#: a function instance (1.5 GB on the Consumption plan: Azure Functions service limits, "Max
+#: memory (GB per instance)").
 MEMLIMIT_BYTES = 256 << 20
 #: Header Magic Bytes (§2.1.1.1).
 MAGIC = b"\xfd7zXZ\x00"
