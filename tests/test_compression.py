@@ -382,6 +382,30 @@ def test_a_tar_of_more_entries_than_the_cap_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_a_tar_whose_pax_record_passes_the_header_budget_is_refused_before_reading_it(
+    tmp_path: Path, segy_bytes: bytes
+) -> None:
+    """A pax header (POSIX.1-2001 'x' typeflag) declaring a record larger than
+    MAX_HEADER_BYTES before a real file: tarfile would read it whole into memory (one read of
+    its size) and keep it with the member; refused before that read."""
+    value = b"x" * archives.MAX_HEADER_BYTES
+    body = b" comment=" + value + b"\n"
+    digits = len(str(len(body)))
+    length = len(body) + digits + (len(str(len(body) + digits)) > digits)
+    record = str(length).encode() + body  # "<length> <key>=<value>\n", length counting itself
+    pax = tarfile.TarInfo("PaxHeader/a.sgy")
+    pax.type, pax.size = tarfile.XHDTYPE, len(record)
+    padding = bytes(-len(record) % 512)
+    member = _tar({"a.sgy": segy_bytes[:4000]})
+    bomb = gzip.compress(pax.tobuf(format=tarfile.USTAR_FORMAT) + record + padding + member)
+    del value, body, record
+    reason = _refused(bomb, tmp_path)
+    assert reason.startswith(
+        "a tar archive inside a gzip file whose headers (names, pax records, sparse maps) pass "
+        f"{archives.MAX_HEADER_BYTES} bytes"
+    )
+
+
 def _eocd_at(raw: bytes) -> int:
     at = raw.rfind(b"PK\x05\x06")
     assert at == len(raw) - 22  # no comment: the end record closes the file

@@ -15,6 +15,7 @@ cap; a zip's entry count and central-directory size are read from its end record
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 import tarfile
 import zipfile
@@ -33,6 +34,10 @@ MAX_ENTRIES = 10_000
 #: (APPNOTE §4.3.12) with names of ~60 characters. zipfile reads it whole, and parses it by
 #: size rather than by the declared count, so this bounds the entries it builds too.
 MAX_CENTRAL_DIRECTORY_BYTES = 1 << 20
+#: Bytes of tar headers parsed at most: 512-byte headers plus pax records, GNU long names and
+#: sparse maps, which tarfile reads whole (a pax header is one ``read(size)``) and keeps with
+#: each member. :data:`MAX_ENTRIES` entries with pax records of ~300 bytes fit.
+MAX_HEADER_BYTES = 8 << 20
 
 # PKWARE APPNOTE 6.3.10: end of central directory record (§4.3.16, 22 bytes + comment of at
 # most 0xFFFF bytes), zip64 end of central directory locator (§4.3.15, 20 bytes) and record
@@ -144,6 +149,25 @@ def _one_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
 # -- tar --------------------------------------------------------------------------------------
 
 
+class _HeaderBudget(io.FileIO):
+    """The tar file for tarfile, refusing reads past :data:`MAX_HEADER_BYTES` in all while
+    ``budget`` is set (while headers are parsed); before reading, so a header declaring
+    1 GiB of pax records is refused without reading it."""
+
+    def __init__(self, path: Path, name: str, refuse: str) -> None:
+        super().__init__(path, "rb")
+        self.budget: int | None = MAX_HEADER_BYTES
+        self._blob = name
+        self._refuse = refuse
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if self.budget is not None:
+            if size is None or size < 0 or size > self.budget:
+                raise FormatError(self._blob, self._refuse)
+            self.budget -= size
+        return super().read(size)
+
+
 @contextlib.contextmanager
 def tar_member(path: Path, name: str, inside: str | None) -> Iterator[IO[bytes]]:
     """The data of the one regular file of the tar archive ``path`` (``inside`` the
@@ -151,7 +175,14 @@ def tar_member(path: Path, name: str, inside: str | None) -> Iterator[IO[bytes]]
     including a corrupt or truncated archive found while the caller reads the stream."""
     where = f" inside a {inside} file" if inside else ""
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        refuse = (
+            f"a tar archive{where} whose headers (names, pax records, sparse maps) pass "
+            f"{MAX_HEADER_BYTES} bytes: upload one waveform file per blob"
+        )
+        with (
+            _HeaderBudget(path, name, refuse) as fileobj,
+            tarfile.open(fileobj=fileobj, mode="r:") as tar,
+        ):
             first: list[tarfile.TarInfo] = []
             files = entries = 0
             # tar.next() reads one header at a time (getmembers() would read them all first).
@@ -170,6 +201,7 @@ def tar_member(path: Path, name: str, inside: str | None) -> Iterator[IO[bytes]]
             if files != 1:
                 names = [m.name for m in first]
                 raise FormatError(name, _several(f"a tar archive{where}", files, names))
+            fileobj.budget = None  # the member's data is read in bounded chunks
             src = tar.extractfile(first[0])
             if src is None:  # pragma: no cover - isfile() members always have data
                 raise FormatError(name, f"tar member {first[0].name!r} has no data")
