@@ -4,15 +4,20 @@ and convert on a share directory; every refusal names the blob and the reason.""
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import io
 import json
 import lzma
+import os
+import struct
 import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import obspy
@@ -21,8 +26,9 @@ from obspy import read
 
 from scripts.sample_data import array_record, write_mseed, write_segy
 from shared_code.cli import main
-from shared_code.formats import FormatError
+from shared_code.formats import FormatError, archives, compression
 from shared_code.formats.compression import Limits, decompressed, sniff
+from shared_code.formats.xz import MEMLIMIT_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 OBSPY_DATA = Path(obspy.__file__).parent / "io"
@@ -360,3 +366,194 @@ def test_a_compressed_file_far_larger_than_memory_decimates_in_bounded_memory(
     assert report["traces"] == channels and report["samples_in"] == channels * samples
     assert report["hwm_mb"] * 2**20 < decompressed_size / 2.5
     assert not list((share / "staging").iterdir())
+
+
+# -- hostile archives and streams (bounded memory, named errors) ------------------------------
+
+
+def test_a_tar_of_more_entries_than_the_cap_is_refused(tmp_path: Path) -> None:
+    """MAX_ENTRIES + 1 empty directory headers (5 MB of tar, a few kB gzipped): refused by the
+    count, before the headers pile up (getmembers() kept them all: 262 MB for 300 000)."""
+    header = _dir("d/").tobuf(format=tarfile.USTAR_FORMAT)
+    bomb = gzip.compress(header * (archives.MAX_ENTRIES + 1) + bytes(1024))
+    reason = _refused(bomb, tmp_path)
+    assert reason.startswith(
+        f"a tar archive inside a gzip file with more than {archives.MAX_ENTRIES} entries"
+    )
+
+
+def test_a_tar_whose_pax_record_passes_the_header_budget_is_refused_before_reading_it(
+    tmp_path: Path, segy_bytes: bytes
+) -> None:
+    """A pax header (POSIX.1-2001 'x' typeflag) declaring a record larger than
+    MAX_HEADER_BYTES before a real file: tarfile would read it whole into memory (one read of
+    its size) and keep it with the member; refused before that read."""
+    value = b"x" * archives.MAX_HEADER_BYTES
+    body = b" comment=" + value + b"\n"
+    digits = len(str(len(body)))
+    length = len(body) + digits + (len(str(len(body) + digits)) > digits)
+    record = str(length).encode() + body  # "<length> <key>=<value>\n", length counting itself
+    pax = tarfile.TarInfo("PaxHeader/a.sgy")
+    pax.type, pax.size = tarfile.XHDTYPE, len(record)
+    padding = bytes(-len(record) % 512)
+    member = _tar({"a.sgy": segy_bytes[:4000]})
+    bomb = gzip.compress(pax.tobuf(format=tarfile.USTAR_FORMAT) + record + padding + member)
+    del value, body, record
+    reason = _refused(bomb, tmp_path)
+    assert reason.startswith(
+        "a tar archive inside a gzip file whose headers (names, pax records, sparse maps) pass "
+        f"{archives.MAX_HEADER_BYTES} bytes"
+    )
+
+
+def _eocd_at(raw: bytes) -> int:
+    at = raw.rfind(b"PK\x05\x06")
+    assert at == len(raw) - 22  # no comment: the end record closes the file
+    return at
+
+
+def test_a_zip_declaring_more_entries_than_the_cap_is_refused_before_reading_them(
+    tmp_path: Path,
+) -> None:
+    raw = bytearray(_zip(b"x" * 100))
+    at = _eocd_at(bytes(raw))
+    # APPNOTE §4.3.16: total entries at offset 10 (2 bytes).
+    raw[at + 10 : at + 12] = struct.pack("<H", archives.MAX_ENTRIES + 1)
+    reason = _refused(bytes(raw), tmp_path)
+    assert f"declares {archives.MAX_ENTRIES + 1} entries" in reason
+
+
+def test_a_zip64_end_record_declaring_too_many_entries_is_refused(tmp_path: Path) -> None:
+    """The count in a zip64 end record (§4.3.14) before its locator (§4.3.15), as zipfile reads
+    it, is checked too; and a huge central directory size alone is refused."""
+    raw = _zip(b"x" * 100)
+    at = _eocd_at(raw)
+    eocd = bytearray(raw[at:])
+    cd_bytes, cd_offset = struct.unpack_from("<LL", eocd, 12)
+    record = struct.pack(
+        "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 2, 2**40, cd_bytes, cd_offset
+    )
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    eocd[8:12] = b"\xff\xff\xff\xff"  # "see the zip64 record"
+    reason = _refused(raw[:at] + record + locator + bytes(eocd), tmp_path)
+    assert f"declares {2**40} entries" in reason
+    big = bytearray(raw)
+    big[at + 12 : at + 16] = struct.pack("<L", archives.MAX_CENTRAL_DIRECTORY_BYTES + 1)
+    assert f"in {archives.MAX_CENTRAL_DIRECTORY_BYTES + 1} bytes" in _refused(bytes(big), tmp_path)
+
+
+def _xz_declaring_dictionary(data: bytes, props: int) -> bytes:
+    """xz of ``data`` whose block header declares LZMA2 dictionary ``props`` (§5.3.1: 39 is
+    3 GiB), with the header's CRC32 recomputed: what a hostile encoder writes."""
+    raw = bytearray(lzma.compress(data, preset=0))
+    header = 12  # stream header (§2.1.1); the block header follows (§3.1)
+    size = (raw[header] + 1) * 4
+    assert raw[header + 2 : header + 4] == b"\x21\x01"  # filter LZMA2, 1 property byte
+    raw[header + 4] = props
+    raw[header + size - 4 : header + size] = struct.pack(
+        "<L", zlib.crc32(raw[header : header + size - 4])
+    )
+    return bytes(raw)
+
+
+def test_an_xz_declaring_a_huge_dictionary_is_refused_without_allocating_it(
+    tmp_path: Path,
+) -> None:
+    bomb = _xz_declaring_dictionary(b"seismic" * 1000, 39)
+    with pytest.raises(lzma.LZMAError):  # the same header at a smaller size decodes: only
+        lzma.decompress(bomb, memlimit=1 << 20)  # the dictionary is wrong with it
+    assert lzma.decompress(_xz_declaring_dictionary(b"seismic" * 1000, 20)) == b"seismic" * 1000
+    reason = _refused(bomb, tmp_path)
+    assert reason.startswith(f"xz stream needs more than {MEMLIMIT_BYTES >> 20} MiB to decode")
+
+
+def test_xz_streams_are_read_across_stream_padding(tmp_path: Path, segy_bytes: bytes) -> None:
+    """Two streams with Stream Padding (§2.2) between and after them, as `xz -d` reads them
+    (LZMAFile stops at the padding); trailing non-xz data is ignored, as LZMAFile does."""
+    half = len(segy_bytes) // 2
+    packed = (
+        lzma.compress(segy_bytes[:half]) + bytes(8) + lzma.compress(segy_bytes[half:])
+    ) + bytes(4)
+    for payload in (packed, packed + b"trailing junk"):
+        path = tmp_path / "a.sgy"
+        path.write_bytes(payload)
+        with decompressed(path, "grane/a.sgy", tmp_path / "staging") as (spool, kind):
+            assert kind == "xz" and spool.read_bytes() == segy_bytes
+
+
+def test_an_lzma_zip_member_is_refused(tmp_path: Path, segy_bytes: bytes) -> None:
+    reason = _refused(_zip(segy_bytes[:4000], method=zipfile.ZIP_LZMA), tmp_path)
+    assert "uses the LZMA method (14)" in reason
+
+
+def _patch_zip(raw: bytes, local: tuple[int, bytes], central: tuple[int, bytes]) -> bytes:
+    """``raw`` with bytes replaced at an offset in the local headers (§4.3.7) and the central
+    directory entries (§4.3.12) of every member."""
+    out = bytearray(raw)
+    for signature, (offset, value) in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        start = 0
+        while (at := out.find(signature, start)) >= 0:
+            out[at + offset : at + offset + len(value)] = value
+            start = at + 4
+    return bytes(out)
+
+
+def test_zip_members_that_cannot_be_opened_are_refused_by_name(
+    tmp_path: Path, segy_bytes: bytes
+) -> None:
+    stored = _zip(segy_bytes[:4000], member="a.sgy", method=zipfile.ZIP_STORED)
+    # Method 9, deflate64 (APPNOTE §4.4.5), at offset 8 of the local and 10 of the central
+    # header: zipfile raised a bare NotImplementedError for it.
+    deflate64 = _patch_zip(stored, (8, b"\x09\x00"), (10, b"\x09\x00"))
+    reason = _refused(deflate64, tmp_path)
+    assert reason.startswith("zip member 'folder/a.sgy' cannot be read: ")
+    assert "compression method is not supported" in reason
+    # A local header naming another file than the central directory (bare BadZipFile).
+    at = stored.rfind(b"PK\x03\x04")
+    lying = stored[:at] + stored[at:].replace(b"folder/a.sgy", b"folder/b.sgy", 1)
+    reason = _refused(lying, tmp_path)
+    assert reason.startswith("zip member 'folder/a.sgy' cannot be read: File name in directory")
+
+
+def test_zip_ignores_appledouble_files_as_tar_does(tmp_path: Path, segy_bytes: bytes) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x.sgy", segy_bytes)
+        zf.writestr("._x.sgy", b"\0\5\x16\7 AppleDouble")
+        zf.writestr("__MACOSX/._x.sgy", b"\0\5\x16\7 AppleDouble")
+    path = tmp_path / "x.zip"
+    path.write_bytes(buf.getvalue())
+    with decompressed(path, "grane/x.zip", tmp_path / "staging") as (spool, kind):
+        assert kind == "zip" and spool.read_bytes() == segy_bytes
+
+
+class _FailingDisk(io.FileIO):
+    """A file whose reads touching its middle fail, as a failing disk or share does (EIO);
+    its start (sniffed) and end (a zip's end records) read fine."""
+
+    def readinto(self, buffer: Any) -> int | None:
+        if self.tell() < 300_000 and self.tell() + len(buffer) > 150_000:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return super().readinto(buffer)
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSORS))
+def test_an_io_error_reading_the_upload_propagates_as_transient(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO while decompressing is not a "corrupt stream" refusal (which is permanent): it
+    propagates as the OSError it is, for the pipeline to retry."""
+    payload = COMPRESSORS[kind](np.random.default_rng(0).bytes(400_000))
+    path = tmp_path / "upload.sgy"
+    path.write_bytes(payload)
+
+    def failing_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if Path(file) == path and mode == "rb":
+            return io.BufferedReader(_FailingDisk(file))
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(compression, "open", failing_open, raising=False)
+    with pytest.raises(OSError) as info, decompressed(path, "snorre/upload.sgy", tmp_path / "s"):
+        pass
+    assert not isinstance(info.value, FormatError) and info.value.errno == errno.EIO
+    assert not list((tmp_path / "s").iterdir())

@@ -9,15 +9,15 @@ Fields compress files for transfer; the extension says nothing (a ``.sgy`` may b
 * bzip2 ``BZh`` + block size ``1``-``9`` + the block magic ``31 41 59 26 53 59`` or the
   end-of-stream magic ``17 72 45 38 50 90`` (an empty stream); concatenated streams are read.
 * xz ``fd 37 7a 58 5a 00`` (The .xz File Format, §2.1.1.1 Header Magic Bytes); concatenated
-  streams are read.
-* zip ``PK 03 04`` (PKWARE APPNOTE 6.3.10, §4.3.7 local file header): exactly one member
-  (directory entries and macOS ``__MACOSX/`` resource forks aside), not encrypted
-  (general purpose bit 0, §4.4.4).
-
+  streams and Stream Padding are read, in bounded decoder memory (:mod:`.xz`).
+* zip ``PK 03 04`` (PKWARE APPNOTE 6.3.10, §4.3.7 local file header): exactly one member,
+  not encrypted (general purpose bit 0, §4.4.4), not LZMA (method 14, unbounded memory).
 * tar (``ustar`` at offset 257, or a v7 header whose checksum holds; POSIX.1-2001 pax):
-  plain or inside one of the compressions above (``.tar.gz``), with exactly one regular file
-  (directories, pax headers and macOS ``._`` AppleDouble files aside). ObsPy reads such
-  archives too; one file per blob keeps one recording per blob.
+  plain or inside one of the compressions above (``.tar.gz``), with exactly one regular file.
+  ObsPy reads such archives too; one file per blob keeps one recording per blob.
+
+Zip and tar ignore the same entries (directories, ``__MACOSX/``, ``._*`` AppleDouble files)
+and examine at most :data:`.archives.MAX_ENTRIES` of them (:mod:`.archives`).
 
 Refused, with the blob name and the reason: a zip or tar with several files (how many, the
 first names), an empty or encrypted zip, a member in a method Python cannot read, an archive
@@ -35,8 +35,13 @@ upload may take, well beyond what one 10-minute function run decimates). Checked
 output grows, so a bomb costs at most that many bytes, which are removed at once. Nested
 archives (42.zip) are refused outright.
 
-Memory: the stdlib decompressors read and write :data:`CHUNK_BYTES` at a time, so memory
-stays bounded whatever the sizes.
+Memory: the decompressors read and write :data:`CHUNK_BYTES` at a time, xz's dictionary is
+capped (:data:`.xz.MEMLIMIT_BYTES`) and archive metadata by its entry count, so memory stays
+bounded whatever the sizes.
+
+Errors: bad data (gzip.BadGzipFile, an OSError without errno as bz2 raises, zlib.error,
+lzma.LZMAError, EOFError) is a FormatError; an OSError with an errno (EIO reading the spool
+on the share) propagates unchanged, for the pipeline to retry as transient.
 """
 
 from __future__ import annotations
@@ -49,16 +54,17 @@ import logging
 import lzma
 import os
 import shutil
-import tarfile
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, BinaryIO
 
+from shared_code.formats import archives
 from shared_code.formats.errors import FormatError
+from shared_code.formats.xz import MEMLIMIT_BYTES, XzReader
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +174,11 @@ def decompressed(
                 head = fh.read(_HEAD)
         if _is_tar(head):
             member = stack.enter_context(_spool(spool_dir))
-            _untar(readable, name, member, kind)
+            with archives.tar_member(readable, name, kind) as src, open(member, "wb") as dst:
+                head = src.read(_HEAD)
+                _refuse_archive(head, name, "tar")
+                dst.write(head)
+                shutil.copyfileobj(src, dst, CHUNK_BYTES)
             kind = f"{kind}+{TAR}" if kind else TAR
             readable = member
         elif kind is None:
@@ -189,38 +199,6 @@ def _spool(spool_dir: Path) -> Iterator[Path]:
         spool.unlink(missing_ok=True)
 
 
-def _untar(path: Path, name: str, out: Path, inside: str | None) -> None:
-    """Copy the one regular file of the tar archive ``path`` to ``out`` (chunked)."""
-    where = f" inside a {inside} file" if inside else ""
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            members = [
-                m
-                for m in tar.getmembers()
-                if m.isfile() and not PurePosixPath(m.name).name.startswith("._")
-            ]
-            if len(members) != 1:
-                first = ", ".join(m.name for m in members[:3])
-                listed = f" (first: {first})" if members else ""
-                raise FormatError(
-                    name,
-                    f"a tar archive{where} with {len(members)} files{listed}: upload one "
-                    "waveform file per blob",
-                )
-            src = tar.extractfile(members[0])
-            if src is None:  # pragma: no cover - isfile() members always have data
-                raise FormatError(name, f"tar member {members[0].name!r} has no data")
-            with src, open(out, "wb") as dst:
-                head = src.read(_HEAD)
-                _refuse_archive(head, name, "tar")
-                dst.write(head)
-                shutil.copyfileobj(src, dst, CHUNK_BYTES)
-    except (tarfile.TarError, EOFError) as exc:
-        raise FormatError(
-            name, f"corrupt or truncated tar archive{where}: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
 def _refuse_archive(head: bytes, name: str, inside: str) -> None:
     """Refuse a tar, an unsupported format or (``inside`` a kind) a nested compression."""
     what = describe(head)
@@ -239,34 +217,37 @@ def _decompress(path: Path, kind: str, name: str, out: BinaryIO, limits: Limits)
     allowed = limits.allowed(size)
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(open(path, "rb"))
-        src: IO[bytes] | io.BufferedIOBase
+        src: IO[bytes] | io.BufferedIOBase | XzReader
         if kind == ZIP:
-            try:
-                archive = stack.enter_context(zipfile.ZipFile(raw))
-            except zipfile.BadZipFile as exc:
-                # The central directory sits at the end: a truncated zip loses it.
-                raise FormatError(
-                    name, f"corrupt or truncated zip archive (no readable central directory: "
-                    f"{exc})",
-                ) from exc  # fmt: skip
-            info = _zip_member(archive, name)
+            info, src = stack.enter_context(archives.zip_member(raw, name))
             if info.file_size > allowed:
                 _bomb(name, kind, info.file_size, size, limits, declared=True)
-            src = stack.enter_context(archive.open(info))
         elif kind == GZIP:
             src = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
         elif kind == BZIP2:
             src = stack.enter_context(bz2.BZ2File(raw))
         else:
-            src = stack.enter_context(lzma.LZMAFile(raw))
+            src = XzReader(raw)
         total = 0
         while True:
             try:
                 chunk = src.read(CHUNK_BYTES)
-            except (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+            except lzma.LZMAError as exc:
+                if "memory usage limit" in str(exc).lower():
+                    raise FormatError(
+                        name,
+                        f"xz stream needs more than {MEMLIMIT_BYTES >> 20} MiB to decode (the "
+                        "dictionary size its header declares); recompress it with xz -9 or "
+                        "less",
+                    ) from exc
                 raise FormatError(name, _broken(kind, exc, total, raw.tell(), size)) from exc
-            except NotImplementedError as exc:  # e.g. a deflate64 member (Windows Explorer)
-                raise FormatError(name, f"zip member: {exc}") from exc
+            except OSError as exc:
+                if exc.errno is not None:  # reading the spool failed (EIO, ...): transient
+                    raise
+                # gzip.BadGzipFile and bz2's "Invalid data stream": bad data, no errno.
+                raise FormatError(name, _broken(kind, exc, total, raw.tell(), size)) from exc
+            except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+                raise FormatError(name, _broken(kind, exc, total, raw.tell(), size)) from exc
             if not chunk:
                 break
             if total == 0 and not _is_tar(chunk[:_HEAD]):  # a .tar.gz is unpacked next
@@ -276,26 +257,6 @@ def _decompress(path: Path, kind: str, name: str, out: BinaryIO, limits: Limits)
                 _bomb(name, kind, total, size, limits)
             out.write(chunk)
     return total
-
-
-def _zip_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
-    """The one waveform member of a zip, or a FormatError saying why there is not one."""
-    members = [
-        i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
-    ]
-    if not members:
-        raise FormatError(name, "zip archive holds no file")
-    if len(members) > 1:
-        first = ", ".join(i.filename for i in members[:3])
-        raise FormatError(
-            name,
-            f"zip archive with {len(members)} files (first: {first}); upload one waveform "
-            "file per blob",
-        )
-    info = members[0]
-    if info.flag_bits & 0x1:
-        raise FormatError(name, f"zip member {info.filename!r} is encrypted (password-protected)")
-    return info
 
 
 def _broken(kind: str, exc: BaseException, written: int, consumed: int, size: int) -> str:
