@@ -42,7 +42,10 @@ class ConvertRequest:
     number in the raw file (``TraceMeta.index``: its position, or for formats read through ObsPy
     its channel's order of first appearance, shared by the segments of a channel with gaps) as
     compact ranges (``"0-3,8-11"``, repeats allowed; empty: the identity), so SEED ids derived
-    from channel numbers survive a channel selection.
+    from channel numbers survive a channel selection. ``data_start_ns`` is the raw file's
+    first sample (ns since 1970, UTC), which names the MiniSEED file's day folder
+    (``share_layout.BlobPaths.mseed``); absent in messages queued before it existed, where
+    convert takes the decimated file's first sample instead.
     """
 
     field: str
@@ -53,6 +56,7 @@ class ConvertRequest:
     source: SourceBlob
     operation_id: str = ""
     trace_indices: str = ""
+    data_start_ns: int | None = None
     extra: dict[str, Any] = dataclass_field(default_factory=dict)
     version: int = VERSION
 
@@ -89,6 +93,7 @@ class ConvertRequest:
                 source=source,
                 operation_id=str(raw.get("operation_id", "")),
                 trace_indices=str(raw.get("trace_indices", "")),
+                data_start_ns=_optional_int(raw, "data_start_ns"),
                 extra=dict(raw.get("extra") or {}),
             )
         except TypeError as exc:
@@ -123,6 +128,13 @@ def _number(obj: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MessageError(f"convert message field {key!r} must be a number")
     return float(value)
+
+
+def _optional_int(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise MessageError(f"convert message field {key!r} must be an integer")
+    return value
 
 
 def _bool(obj: dict[str, Any], key: str) -> bool:

@@ -4,7 +4,7 @@ The share's top level is fixed, so that the SeisComP VM, the operators' tools an
 functions agree::
 
     decimated/<field>/<rest of blob name>.<ext>   decimated files (convert's input)
-    mseed/<field>/<rest of blob name>.mseed       what seedlink's mseedscan streams
+    mseed/<field>/<YYYY>/<DDD>/<folded name>.mseed  what seedlink's mseedscan streams
     mseed/<field>/_seams/<stream>/<key>-<half>.mseed  seam halves whose neighbour never came
     failed/<YYYY-MM-DD>/<stage>-<key>.json        failure records, replayable
     staging/                                      temporary names for atomic writes
@@ -16,6 +16,15 @@ folder the layout owns (also on a case-insensitive Azure Files share), and no bl
 escape the share root. ``<rest of blob name>`` is the blob name's segments, each kept as it is
 where that is safe, else made safe and suffixed with ``~<hash>`` (see :func:`parse_blob_name`);
 the original name is what the ledger and the failure records hold.
+
+Under ``mseed/`` the depth is fixed, whatever the blob's name: SeisComP's mseedscan reads
+files at most 3 folders below its scan root and skips paths of 511 characters or more
+(:mod:`shared_code.seiscomp` checks :data:`MSEED_DEPTH` and :data:`MAX_MSEED_PATH_BYTES`
+against the plugin's command line). A MiniSEED file's folders are
+the UTC year and day of year of the data's first sample (``2026/327``, as in SeisComP's SDS
+archives), and the blob's folders are folded into the file name (:func:`folded_name`):
+``snorre/2026/11/23/line4.sgy`` with data from 23 November 2026 is
+``mseed/snorre/2026/327/2026~~11~~23~~line4.sgy.mseed``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, cast
 
@@ -66,8 +76,9 @@ _HASH_CHARS = 10
 #: count bytes, Azure Files UTF-16 units, and a byte count is never below the unit count)
 #: less room for the extension the layout appends (``.mseed``, ``.segy``, ...).
 MAX_SEGMENT_BYTES = 255 - 16
-#: UTF-8 bytes of a share-relative path under ``mseed/``: SeisComP's mseedscan skips paths of
-#: 511 characters or more, and the VM's mount point (``/mounts/ccs/``) comes in front.
+#: UTF-8 bytes of a blob's decimated path (``decimated/<field>/<rest>.<ext>``, as deep as
+#: the blob name; not scanned by SeisComP): a bound that keeps operators' tools and Linux's
+#: 4096-byte PATH_MAX far away, so a name too deep or too long is refused clearly, up front.
 MAX_PATH_BYTES = 400
 #: Bytes a segment is cut to when the whole path would pass :data:`MAX_PATH_BYTES`.
 _SHORT_SEGMENT_BYTES = 48
@@ -79,6 +90,24 @@ FILE_EXTENSIONS = frozenset({"mseed", "ccsw", "gse2", "sac", "segy", "su"})
 #: Segments starting with this are the layout's own folders (``_seams``); a blob segment
 #: starting with it is hashed, so no blob maps into them.
 _LAYOUT_PREFIX = "_"
+#: The seam halves' folder under ``mseed/<field>/``.
+SEAMS = "_seams"
+#: Joins a blob's mapped segments in its MiniSEED file name. A mapped segment never holds
+#: ``~~`` nor starts or ends with ``~`` (its only ``~`` is the hash mark, between the text and
+#: the hex digits), so each ``~~`` in a folded name is a separator: folding is one-to-one.
+FOLD = "~~"
+#: Ends a folded name cut to fit, before a hash of the whole mapped path; never in an uncut
+#: folded name (no ``~`` run there is longer than two), so a cut name equals no uncut one.
+_CUT_MARK = "~~~"
+#: Hex digits of SHA-256 (64 bits) that tell cut folded names apart.
+_CUT_HASH_CHARS = 16
+#: UTF-8 bytes of a folded name: the 255-byte component limit less ``.mseed``.
+MAX_FOLDED_BYTES = 255 - len(".mseed")
+#: Folders between ``mseed/`` and a MiniSEED file: ``<field>/<YYYY>/<DDD>/`` for converted
+#: files, ``<field>/_seams/<stream>/`` for seam halves.
+MSEED_DEPTH = 3
+#: The longest seam key written (a signed 64-bit integer), for :data:`MAX_MSEED_PATH_BYTES`.
+_SEAM_KEY_LIMIT = 2**63
 
 
 class BlobNameError(ValueError):
@@ -138,19 +167,25 @@ def parse_blob_name(name: str) -> BlobName:
     folders, file = parts[1:-1], parts[-1]
     rest = [*(_map_segment(p, folder=True) for p in folders), _map_segment(file, salt)]
     mapped = PurePosixPath(*rest)
-    if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
+    if _decimated_bytes(field, mapped) > MAX_PATH_BYTES:
         short = _SHORT_SEGMENT_BYTES
         rest = [
             *(_map_segment(p, limit=short, folder=True) for p in folders),
             _map_segment(file, salt, short),
         ]
         mapped = PurePosixPath(*rest)
-        if len(f"{MSEED}/{field}/{mapped}.mseed".encode()) > MAX_PATH_BYTES:
+        if _decimated_bytes(field, mapped) > MAX_PATH_BYTES:
             raise BlobNameError(
                 f"blob {shown[:80]}...: {len(parts)} folders too deep to map to a path under "
                 f"{MAX_PATH_BYTES} bytes"
             )
     return BlobName(name=name, field=field, rest=mapped)
+
+
+def _decimated_bytes(field: str, rest: PurePosixPath) -> int:
+    """UTF-8 bytes of the longest decimated path of a mapped blob name (any extension)."""
+    ext = max(FILE_EXTENSIONS, key=len)
+    return len(f"{DECIMATED}/{field}/{rest}.{ext}".encode())
 
 
 def _map_segment(
@@ -209,9 +244,15 @@ class BlobPaths:
         ext = extension.lstrip(".").lower()
         return f"{DECIMATED}/{self.blob.field}/{self.blob.rest}.{ext}"
 
+    def mseed(self, data_start_ns: int) -> str:
+        """MiniSEED file: ``mseed/<field>/<YYYY>/<DDD>/<folded name>.mseed``, in the folder of
+        the UTC day of ``data_start_ns`` (ns since 1970), the raw file's first sample."""
+        return f"{MSEED}/{self.blob.field}/{day_folder(data_start_ns)}/{self.folded}.mseed"
+
     @property
-    def mseed(self) -> str:
-        return f"{MSEED}/{self.blob.field}/{self.blob.rest}.mseed"
+    def folded(self) -> str:
+        """The blob's mapped segments as one file name (see :func:`folded_name`)."""
+        return folded_name(self.blob.rest)
 
     @property
     def key(self) -> str:
@@ -222,6 +263,51 @@ class BlobPaths:
 def blob_paths(name: str) -> BlobPaths:
     """The one function that maps a raw blob name to its share paths."""
     return BlobPaths(parse_blob_name(name))
+
+
+def folded_name(rest: PurePosixPath) -> str:
+    """A blob's mapped path below its field folder (:attr:`BlobName.rest`) as one file name:
+    its segments joined by :data:`FOLD` (``2026/11/23/a.sgy`` -> ``2026~~11~~23~~a.sgy``).
+
+    A name over :data:`MAX_FOLDED_BYTES` keeps its end (the file's own name is the part a
+    reader recognises) and ends in :data:`_CUT_MARK` plus a hash of ``rest``. One-to-one:
+    uncut names by the rule of :data:`FOLD` and the segments' own mapping (one-to-one also
+    case-insensitively); cut ones by their hash; a cut name never equals an uncut one.
+    Depends on ``rest`` only, so the old layout's paths (``mseed/<field>/<rest>.mseed``)
+    map to the new ones without the original blob name (:mod:`shared_code.mseed_migrate`).
+    """
+    text = FOLD.join(rest.parts)
+    if len(text.encode()) <= MAX_FOLDED_BYTES:
+        return text
+    digest = hashlib.sha256(rest.as_posix().encode()).hexdigest()[:_CUT_HASH_CHARS]
+    room = MAX_FOLDED_BYTES - len(_CUT_MARK) - _CUT_HASH_CHARS
+    tail = text.encode()[-room:].decode("utf-8", "ignore").strip("~")
+    return f"{tail}{_CUT_MARK}{digest}"
+
+
+def day_folder(data_start_ns: int) -> str:
+    """``<YYYY>/<DDD>``: UTC year and day of year (001-366) of a time in ns since 1970.
+
+    Raises ValueError for a time outside the years 1-9999.
+    """
+    try:
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=data_start_ns // 1000)
+    except OverflowError:
+        raise ValueError(f"data start {data_start_ns} ns is outside the years 1-9999") from None
+    return f"{when.year:04d}/{when.timetuple().tm_yday:03d}"
+
+
+def _longest_mseed_path() -> int:
+    """UTF-8 bytes of the longest share-relative path the layout can give a MiniSEED file."""
+    field = "f" * 63  # the longest field name _FIELD accepts
+    converted = len(f"{MSEED}/{field}/9999/366/{'x' * MAX_FOLDED_BYTES}.mseed")
+    seam = len(f"{MSEED}/{field}/{SEAMS}/{'0' * 64}/{-_SEAM_KEY_LIMIT}-right.mseed")
+    return max(converted, seam)
+
+
+#: The longest share-relative MiniSEED path (bytes); :mod:`shared_code.seiscomp` checks it,
+#: with the VM's mount point in front, against :data:`MSEEDSCAN_MAX_PATH`.
+MAX_MSEED_PATH_BYTES = _longest_mseed_path()
 
 
 #: The characters of the names the first parser accepted (segments of ``[A-Za-z0-9._+=@-]``
@@ -254,7 +340,9 @@ def seam_mseed_path(field: str, stream: str, key: int, half: str) -> str:
         raise ValueError(f"bad seam stream {field!r}/{stream!r}")
     if half not in ("left", "right"):
         raise ValueError(f"half {half!r}: expected left or right")
-    return f"{MSEED}/{field}/_seams/{stream}/{int(key)}-{half}.mseed"
+    if not -_SEAM_KEY_LIMIT <= int(key) < _SEAM_KEY_LIMIT:
+        raise ValueError(f"seam key {key} is not a signed 64-bit integer")
+    return f"{MSEED}/{field}/{SEAMS}/{stream}/{int(key)}-{half}.mseed"
 
 
 def failure_path(day: str, stage: str, key: str) -> str:

@@ -124,6 +124,9 @@ def decimate_file(
         formats.open_source(readable, name=blob_name) as src,
     ):
         input_format = src.format
+        # The MiniSEED file's day folder: from the raw headers, so neither the seams nor the
+        # way the blob arrived (event, reconcile, CLI) can move it (share_layout.BlobPaths).
+        data_start_ns = min(b.starttime_ns for b in src.blocks)
         # Before any work or state on the share (seam edges): a trace SeisComP would not
         # serve is refused here, not after the file was decimated.
         check_seed_ids(blob_name, src.blocks, cfg, target)
@@ -180,6 +183,7 @@ def decimate_file(
         source=source,
         operation_id=operation_id,
         trace_indices="" if indices == list(range(len(indices))) else format_ranges(indices),
+        data_start_ns=data_start_ns,
     )
     return request, report
 
@@ -285,6 +289,13 @@ def convert_file(
         )
     with formats.open_source(decimated_path, name=request.decimated_path) as src:
         seeded, seed_ids = _seed_traces(request, src.blocks, cfg)
+        start_ns = request.data_start_ns
+        if start_ns is None:  # a message queued before data_start_ns existed
+            start_ns = min(b.starttime_ns for b in src.blocks)
+        try:
+            mseed_path = paths.mseed(start_ns)
+        except ValueError as exc:
+            raise InputError(f"{request.source.name}: {exc}") from None
         layout = formats.Layout(
             format_source=src.format,
             source=request.decimated_path,
@@ -301,7 +312,7 @@ def convert_file(
             ],
         )
         with (
-            atomic_writer(share_root, paths.mseed) as (_tmp, fh),
+            atomic_writer(share_root, mseed_path) as (_tmp, fh),
             formats.open_writer("MSEED", fh, layout) as writer,
         ):
             for index, block in enumerate(src.blocks):
@@ -336,9 +347,9 @@ def convert_file(
         samples_out=n_samples - nonfinite[0],
         duration_s=duration,
         bytes_in=decimated_path.stat().st_size,
-        bytes_out=resolve(share_root, paths.mseed).stat().st_size,
+        bytes_out=resolve(share_root, mseed_path).stat().st_size,
         seconds=time.perf_counter() - started,
-        output_path=paths.mseed,
+        output_path=mseed_path,
         seed_ids=sorted(set(seed_ids)),
         nonfinite_samples=nonfinite[0],
         gaps=nonfinite[1],

@@ -8,6 +8,7 @@ from obspy import read
 
 from scripts.sample_data import array_record, write_segy
 from shared_code.cli import main
+from tests.share_helpers import mseed_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ def test_process_good_and_bad_files(tmp_path: Path, capsys) -> None:
     assert "good.sgy" in captured.out and "1000 -> 100 Hz" in captured.out
     (line,) = captured.err.strip().splitlines()
     assert "bad.sgy" in line and "FAILED" in line
-    st = read(str(out / "mseed/grane/good.sgy.mseed"))
+    st = read(str(mseed_file(out, "grane/good.sgy")))
     assert len(st) == 8 and st[0].stats.sampling_rate == 100.0
     assert st[0].id == "XG.G0001.00.EPZ"
     assert list((out / "failed").rglob("*.json"))
@@ -51,7 +52,7 @@ def test_target_rate_override_and_passthrough(tmp_path: Path, capsys) -> None:
         == 0
     )
     assert "passed through" in capsys.readouterr().out
-    st = read(str(out / "mseed/snorre/g.sgy.mseed"))
+    st = read(str(mseed_file(out, "snorre/g.sgy")))
     assert st[0].stats.sampling_rate == 200.0
 
 

@@ -11,7 +11,7 @@ from scripts.sample_data import array_record, write_segy
 from shared_code.fields import load_fields
 from shared_code.ledger import Ledger
 from shared_code.settings import get_settings
-from shared_code.share_layout import blob_paths
+from tests.share_helpers import mseed_file
 
 BLOB = "grane/2026/11/23/a.sgy"
 
@@ -58,13 +58,13 @@ def test_concurrent_duplicate_processes_once(pipeline, segy_bytes: bytes) -> Non
 def test_new_etag_is_processed_again(pipeline, segy_bytes: bytes) -> None:
     pipeline.upload_and_deliver(BLOB, segy_bytes)
     pipeline.drain()
-    first = (pipeline.share / blob_paths(BLOB).mseed).stat().st_mtime_ns
+    first = mseed_file(pipeline.share, BLOB).stat().st_mtime_ns
     other = bytearray(segy_bytes)
     other[-4:] = b"\x00\x00\x00\x07"  # a new version of the same blob
     pipeline.upload_and_deliver(BLOB, bytes(other))
     assert _messages(pipeline) == 1
     pipeline.drain()
-    assert (pipeline.share / blob_paths(BLOB).mseed).stat().st_mtime_ns > first
+    assert mseed_file(pipeline.share, BLOB).stat().st_mtime_ns > first
 
 
 def test_reconciliation_picks_up_a_lost_event(pipeline, segy_bytes: bytes) -> None:
@@ -75,7 +75,7 @@ def test_reconciliation_picks_up_a_lost_event(pipeline, segy_bytes: bytes) -> No
     report = run_reconcile(get_settings(), redrive_blob, now=datetime.now(UTC) + timedelta(hours=1))
     assert report.redriven == [BLOB]
     assert pipeline.drain().processed == 1
-    assert (pipeline.share / blob_paths(BLOB).mseed).is_file()
+    assert mseed_file(pipeline.share, BLOB).is_file()
     # Nothing left to do on the next run.
     again = run_reconcile(get_settings(), redrive_blob, now=datetime.now(UTC) + timedelta(hours=1))
     assert again.redriven == []
@@ -103,7 +103,7 @@ def test_replay_of_a_failed_file_after_the_cause_is_fixed(
     load_fields.cache_clear()
     assert main(["replay", "--field", "grane", "--failed"]) == 0
     assert pipeline.drain().processed == 1
-    assert (pipeline.share / blob_paths(BLOB).mseed).is_file()
+    assert mseed_file(pipeline.share, BLOB).is_file()
     assert ledger.get("grane", BLOB, event["data"]["eTag"])["state"] == "converted"
 
 

@@ -11,7 +11,7 @@ from obspy import Stream, UTCDateTime, read
 from scripts.sample_data import START, array_record, write_mseed, write_segy
 from shared_code.messages import ConvertRequest
 from shared_code.settings import get_settings
-from shared_code.share_layout import blob_paths
+from tests.share_helpers import mseed_file
 
 SEGY_BLOB = "snorre/2026/11/23/array.sgy"
 MSEED_BLOB = "oseberg/2026/11/23/land.mseed"
@@ -47,7 +47,7 @@ def test_segy_end_to_end(pipeline, samples: dict[str, bytes], cloud: bool) -> No
 
     drained = pipeline.drain()
     assert drained.processed == 1 and not drained.poisoned, drained.errors
-    st = read(str(pipeline.share / blob_paths(SEGY_BLOB).mseed), details=True)
+    st = read(str(mseed_file(pipeline.share, SEGY_BLOB)), details=True)
     assert len(st) == 12
     assert st[0].id == "XS.S0001.00.DPZ" and st[3].id == "XS.S0001.00.DDH"
     assert {tr.stats.sampling_rate for tr in st} == {250.0}
@@ -81,7 +81,7 @@ def test_mseed_rational_ratio_end_to_end(pipeline, samples: dict[str, bytes]) ->
     pipeline.upload_and_deliver(MSEED_BLOB, samples[MSEED_BLOB])
     drained = pipeline.drain()
     assert drained.processed == 1, drained.errors
-    st = read(str(pipeline.share / blob_paths(MSEED_BLOB).mseed))
+    st = read(str(mseed_file(pipeline.share, MSEED_BLOB)))
     assert sorted({tr.id for tr in st}) == [
         f"XO.{sta}.00.EH{c}" for sta in ("OSE01", "OSE02") for c in "ENZ"
     ]
@@ -93,12 +93,12 @@ def test_mseed_rational_ratio_end_to_end(pipeline, samples: dict[str, bytes]) ->
 def test_duplicate_delivery_is_harmless(pipeline, samples: dict[str, bytes]) -> None:
     event = pipeline.upload_and_deliver(SEGY_BLOB, samples[SEGY_BLOB])
     pipeline.drain()
-    first = (pipeline.share / blob_paths(SEGY_BLOB).mseed).read_bytes()
+    first = mseed_file(pipeline.share, SEGY_BLOB).read_bytes()
     from scripts.local_host import deliver_event
 
     deliver_event(event)
     pipeline.drain()
-    assert (pipeline.share / blob_paths(SEGY_BLOB).mseed).read_bytes() == first
+    assert mseed_file(pipeline.share, SEGY_BLOB).read_bytes() == first
 
 
 def test_malformed_message_ends_in_poison_queue(pipeline) -> None:

@@ -17,7 +17,7 @@ from scripts.sample_data import array_record, write_segy
 from shared_code.events import to_cloud_event
 from shared_code.ledger import Ledger
 from shared_code.settings import get_settings
-from shared_code.share_layout import blob_paths
+from tests.share_helpers import mseed_file
 
 NAMES = ["snorre/小文件.sgy", "snorre/Snorre line 4 #1.sgy"]
 
@@ -45,9 +45,12 @@ def test_names_with_spaces_and_non_ascii_letters_end_to_end(
     assert drained.processed == 2 and not drained.poisoned, drained.errors
     assert not pipeline.failures()
 
-    mapped = {name: blob_paths(name).mseed for name in NAMES}
-    assert mapped["snorre/小文件.sgy"] == "mseed/snorre/小文件.sgy.mseed"
-    assert re.fullmatch(r"mseed/snorre/Snorre line 4 #1\.sgy~[0-9a-f]{10}\.mseed", mapped[NAMES[1]])
+    mapped = {name: mseed_file(pipeline.share, name).relative_to(pipeline.share).as_posix()
+              for name in NAMES}  # fmt: skip
+    assert re.fullmatch(r"mseed/snorre/\d{4}/\d{3}/小文件\.sgy\.mseed", mapped["snorre/小文件.sgy"])
+    assert re.fullmatch(
+        r"mseed/snorre/\d{4}/\d{3}/Snorre line 4 #1\.sgy~[0-9a-f]{10}\.mseed", mapped[NAMES[1]]
+    )
     found = sorted(p.relative_to(pipeline.share).as_posix()
                    for p in (pipeline.share / "mseed").rglob("*.mseed"))  # fmt: skip
     assert found == sorted(mapped.values())
@@ -55,6 +58,9 @@ def test_names_with_spaces_and_non_ascii_letters_end_to_end(
     for name in NAMES:
         st = read(str(pipeline.share / mapped[name]))
         assert len(st) == 8 and {tr.stats.sampling_rate for tr in st} == {250.0}
+        # The day folder is the data's (year, day of year), not the upload's.
+        first = min(tr.stats.starttime for tr in st)
+        assert mapped[name].split("/")[2:4] == [f"{first.year:04d}", f"{first.julday:03d}"]
         row = ledger.get("snorre", name, events[name]["data"]["eTag"])
         assert row is not None and row["state"] == "converted"
         assert row["blob"] == name  # the original name, not the mapped path
@@ -84,7 +90,7 @@ def test_compressed_upload_end_to_end(
     assert f"SEGY ({kind}-compressed) -> decimated/snorre/2026/11/23/packed.sgy" in caplog.text
     drained = pipeline.drain()
     assert drained.processed == 1 and not drained.poisoned, drained.errors
-    st = read(str(pipeline.share / blob_paths(name).mseed))
+    st = read(str(mseed_file(pipeline.share, name)))
     assert len(st) == 8 and st[0].id == "XS.S0001.00.DPZ"
     assert not list(Path(pipeline.share / "staging").iterdir())  # both spools removed
     row = Ledger.from_settings(get_settings()).get("snorre", name, event["data"]["eTag"])

@@ -25,6 +25,7 @@ from shared_code.settings import get_settings
 from shared_code.share_layout import STATE, blob_paths, ensure_layout
 from shared_code.stages import PERMANENT_ERRORS, check_seed_ids, convert_file, decimate_file
 from shared_code.waveforms import TraceMeta
+from tests.share_helpers import mseed_file, mseed_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ROOT / "config" / "fields.toml"
@@ -151,7 +152,7 @@ def test_convert_refuses_too(tmp_path: Path) -> None:
     request, _ = decimate_file(path, blob, share, _config("", count=2), _source(blob))
     with pytest.raises(SeedIdError, match=rf"^{re.escape(blob)}: field grane: trace 4 would "):
         convert_file(request, share, _config(""))
-    assert not (share / blob_paths(blob).mseed).exists()
+    assert not mseed_files(share, blob)
 
 
 def test_header_station_outside_the_list_is_refused(tmp_path: Path) -> None:
@@ -201,7 +202,7 @@ def test_refused_file_is_recorded_and_replays_once_the_configuration_is_fixed(
     assert main(["replay", "--field", "grane", "--failed"]) == 0
     assert pipeline.drain().processed == 1
     assert ledger.get("grane", blob, event["data"]["eTag"])["state"] == "converted"
-    out = obspy.read(str(pipeline.share / blob_paths(blob).mseed))
+    out = obspy.read(str(mseed_file(pipeline.share, blob)))
     assert {tr.stats.station for tr in out} == {"G0001", "G0002"}
 
 

@@ -7,28 +7,56 @@ import pytest
 
 from shared_code.share_layout import (
     FILE_EXTENSIONS,
+    MAX_FOLDED_BYTES,
+    MAX_MSEED_PATH_BYTES,
     MAX_PATH_BYTES,
+    MSEED_DEPTH,
     BlobNameError,
     atomic_writer,
     blob_key,
     blob_paths,
+    day_folder,
     resolve,
     seam_mseed_path,
     write_atomic,
 )
+
+#: 2026-11-23T12:00:00Z in ns: day 327 of 2026.
+T = 1_795_435_200 * 10**9
 
 
 def test_same_blob_same_paths() -> None:
     a = blob_paths("snorre/2026/11/23/f.sgy")
     b = blob_paths("snorre/2026/11/23/f.sgy")
     assert a.decimated("segy") == b.decimated("segy") == "decimated/snorre/2026/11/23/f.sgy.segy"
-    assert a.mseed == "mseed/snorre/2026/11/23/f.sgy.mseed"
+    assert a.mseed(T) == b.mseed(T) == "mseed/snorre/2026/327/2026~~11~~23~~f.sgy.mseed"
     assert a.blob.field == "snorre"
 
 
 def test_distinct_blobs_distinct_paths() -> None:
-    assert blob_paths("snorre/a.sgy").mseed != blob_paths("snorre/a.segy").mseed
-    assert blob_paths("snorre/x/a").mseed != blob_paths("snorre/x_a").mseed
+    assert blob_paths("snorre/a.sgy").mseed(T) != blob_paths("snorre/a.segy").mseed(T)
+    assert blob_paths("snorre/x/a").mseed(T) != blob_paths("snorre/x_a").mseed(T)
+    assert blob_paths("snorre/x/a").mseed(T) != blob_paths("snorre/x~~a").mseed(T)
+
+
+@pytest.mark.parametrize(
+    ("iso", "folder"),
+    [
+        ("2026-11-23T12:00:00", "2026/327"),
+        ("2024-12-31T23:59:59.999999", "2024/366"),  # leap year: day 366
+        ("2025-01-01T00:00:00", "2025/001"),
+        ("1969-12-31T23:59:59.5", "1969/365"),  # before 1970: negative ns
+    ],
+)
+def test_day_folder_is_the_utc_year_and_day_of_year(iso: str, folder: str) -> None:
+    from obspy import UTCDateTime
+
+    assert day_folder(UTCDateTime(iso).ns) == folder
+
+
+def test_a_start_outside_the_calendar_is_refused() -> None:
+    with pytest.raises(ValueError, match="outside the years 1-9999"):
+        day_folder(300_000 * 365 * 86400 * 10**9)
 
 
 @pytest.mark.parametrize(
@@ -119,25 +147,25 @@ def _share_key(path: str) -> str:
 @pytest.mark.parametrize(
     ("name", "mseed"),
     [
-        ("snorre/小文件.sgy", "mseed/snorre/小文件.sgy.mseed"),  # safe as it is: kept
-        ("snorre/line 4 #1 (øst).sgy", "mseed/snorre/line 4 #1 (øst).sgy.mseed"),
+        ("snorre/小文件.sgy", "mseed/snorre/2026/327/小文件.sgy.mseed"),  # safe as it is: kept
+        ("snorre/line 4 #1 (øst).sgy", "mseed/snorre/2026/327/line 4 #1 (øst).sgy.mseed"),
+        ("snorre/l1/l2/l3/l4/l5/l6/f.sgy", "mseed/snorre/2026/327/l1~~l2~~l3~~l4~~l5~~l6~~f.sgy.mseed"),
     ],
-)
+)  # fmt: skip
 def test_safe_names_are_kept_as_they_are(name: str, mseed: str) -> None:
-    assert blob_paths(name).mseed == mseed
+    assert blob_paths(name).mseed(T) == mseed
 
 
 def test_unsafe_segments_keep_their_text_and_gain_a_hash() -> None:
-    mapped = blob_paths("snorre/Snorre line 4 #1.sgy").mseed
-    assert re.fullmatch(r"mseed/snorre/Snorre line 4 #1\.sgy~[0-9a-f]{10}\.mseed", mapped)
-    mapped = blob_paths('snorre/a:b|c"d*e?.sgy').mseed
-    assert re.fullmatch(r"mseed/snorre/a_b_c_d_e_\.sgy~[0-9a-f]{10}\.mseed", mapped)
-    assert re.fullmatch(
-        r"mseed/snorre/run_~[0-9a-f]{10}/x\.mseed", blob_paths("snorre/run./x").mseed
-    )
-    assert re.fullmatch(
-        r"mseed/snorre/_CON~[0-9a-f]{10}/x\.mseed", blob_paths("snorre/CON/x").mseed
-    )
+    day = "mseed/snorre/2026/327"
+    mapped = blob_paths("snorre/Snorre line 4 #1.sgy").mseed(T)
+    assert re.fullmatch(rf"{day}/Snorre line 4 #1\.sgy~[0-9a-f]{{10}}\.mseed", mapped)
+    mapped = blob_paths('snorre/a:b|c"d*e?.sgy').mseed(T)
+    assert re.fullmatch(rf"{day}/a_b_c_d_e_\.sgy~[0-9a-f]{{10}}\.mseed", mapped)
+    mapped = blob_paths("snorre/run./x").mseed(T)
+    assert re.fullmatch(rf"{day}/run_~[0-9a-f]{{10}}~~x\.mseed", mapped)
+    mapped = blob_paths("snorre/CON/x").mseed(T)
+    assert re.fullmatch(rf"{day}/_CON~[0-9a-f]{{10}}~~x\.mseed", mapped)
 
 
 def test_mapping_is_deterministic_across_processes() -> None:
@@ -145,11 +173,11 @@ def test_mapping_is_deterministic_across_processes() -> None:
     import sys
 
     name = "snorre/Grane Ø/Snorre line 4 #1.sgy"
-    code = f"from shared_code.share_layout import blob_paths; print(blob_paths({name!r}).mseed)"
+    code = f"from shared_code.share_layout import blob_paths; print(blob_paths({name!r}).mseed({T}))"
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                          text=True, check=True, env={"PYTHONHASHSEED": "123"})  # fmt: skip
-    assert out.stdout.strip() == blob_paths(name).mseed
+    assert out.stdout.strip() == blob_paths(name).mseed(T)
 
 
 NEAR_NAMES = [
@@ -169,7 +197,7 @@ def test_near_names_never_share_a_path_even_case_insensitively() -> None:
     an invisible character or a trailing dot, or beyond the length cut: all distinct."""
     paths = {}
     for name in NEAR_NAMES:
-        for mapped in (blob_paths(name).mseed, blob_paths(name).decimated("segy")):
+        for mapped in (blob_paths(name).mseed(T), blob_paths(name).decimated("segy")):
             key = _share_key(mapped)
             assert key not in paths, f"{name!r} and {paths[key]!r} both map to {mapped!r}"
             paths[key] = name
@@ -178,11 +206,31 @@ def test_near_names_never_share_a_path_even_case_insensitively() -> None:
 def test_long_segments_and_paths_stay_within_the_share_and_seiscomp_limits() -> None:
     deep = "snorre/" + "/".join(f"{'ø' * 60}{i}" for i in range(6)) + "/" + "小" * 200 + ".sgy"
     mapped = blob_paths(deep)
-    for segment in mapped.mseed.split("/"):
-        assert len(segment.encode()) <= 255  # Azure Files / ext4 component limit
-    assert len(mapped.mseed.encode()) <= MAX_PATH_BYTES  # mseedscan skips 511+ characters
-    assert all("~" in s for s in mapped.mseed.split("/")[2:])  # every cut segment is hashed
-    assert blob_paths(deep).mseed == mapped.mseed
+    for path in (mapped.mseed(T), mapped.decimated("segy")):
+        for segment in path.split("/"):
+            assert len(segment.encode()) <= 255  # Azure Files / ext4 component limit
+    assert len(mapped.decimated("segy").encode()) <= MAX_PATH_BYTES
+    assert all("~" in s for s in mapped.decimated("segy").split("/")[2:])  # cut: hashed
+    mseed = mapped.mseed(T)
+    assert len(mseed.encode()) <= MAX_MSEED_PATH_BYTES < 400
+    assert mseed.count("/") == 1 + MSEED_DEPTH  # mseed/<field>/<YYYY>/<DDD>/<file>
+    assert mseed.endswith(f"~~~{mseed[-22:-6]}.mseed")  # cut to fit, with the path's hash
+    assert f"~~{mapped.blob.rest.name}~~~" in mseed  # ...keeping the file's own (mapped) name
+    assert blob_paths(deep).mseed(T) == mseed
+
+
+def test_folded_names_cut_to_fit_stay_distinct() -> None:
+    """Names whose folded form is too long share their kept end but not their hash."""
+    names = [
+        "snorre/" + "/".join(f"{prefix}{'d' * 40}{i}" for i in range(6)) + "/f.sgy"
+        for prefix in ("a", "b", "A", "B")
+    ]
+    mseeds = [blob_paths(n).mseed(T) for n in names]
+    assert len({m.upper() for m in mseeds}) == len(names)
+    for mseed in mseeds:
+        name = mseed.rpartition("/")[2]
+        assert len(name.encode()) == MAX_FOLDED_BYTES + len(".mseed") == 255
+        assert re.fullmatch(r".*~~f\.sgy~~~[0-9a-f]{16}\.mseed", name)  # the file's name kept
 
 
 def test_blob_key_is_a_valid_table_key_and_keeps_the_name_recognisable() -> None:
@@ -210,22 +258,26 @@ def test_a_blob_file_and_another_blob_folder_of_the_same_name_both_fit(share: Pa
     failed with FileExistsError, an OSError that counts as transient and was retried for
     ever)."""
     file_blob, folder_blob = blob_paths("snorre/a"), blob_paths("snorre/a.mseed/b")
-    assert file_blob.mseed == "mseed/snorre/a.mseed"
-    assert re.fullmatch(r"mseed/snorre/a\.mseed~[0-9a-f]{10}/b\.mseed", folder_blob.mseed)
+    assert file_blob.mseed(T) == "mseed/snorre/2026/327/a.mseed"
+    assert re.fullmatch(
+        r"mseed/snorre/2026/327/a\.mseed~[0-9a-f]{10}~~b\.mseed", folder_blob.mseed(T)
+    )
     for paths in (file_blob, folder_blob, blob_paths("snorre/x.segy/y")):
-        write_atomic(share, paths.mseed, b"m")
+        write_atomic(share, paths.mseed(T), b"m")
         write_atomic(share, paths.decimated("segy"), b"d")
-    assert resolve(share, file_blob.mseed).read_bytes() == b"m"
+    assert resolve(share, file_blob.mseed(T)).read_bytes() == b"m"
     assert resolve(share, folder_blob.decimated("segy")).read_bytes() == b"d"
 
 
 def test_no_blob_maps_into_the_layout_seam_folder() -> None:
     seam = seam_mseed_path("snorre", "0123abcd", 42, "left")
+    assert seam.count("/") == 1 + MSEED_DEPTH  # mseed/<field>/_seams/<stream>/<file>
     blob = "snorre/_seams/0123abcd/42-left"
-    assert blob_paths(blob).mseed != seam
-    assert not blob_paths(blob).mseed.startswith("mseed/snorre/_seams/")
-    assert re.fullmatch(r"mseed/snorre/_seams~[0-9a-f]{10}/.*", blob_paths(blob).mseed)
-    assert re.fullmatch(r"mseed/snorre/_x~[0-9a-f]{10}\.mseed", blob_paths("snorre/_x").mseed)
+    assert blob_paths(blob).mseed(T) != seam
+    assert not blob_paths(blob).mseed(T).startswith("mseed/snorre/_seams/")
+    assert re.fullmatch(r"mseed/snorre/2026/327/_seams~[0-9a-f]{10}~~.*", blob_paths(blob).mseed(T))
+    with pytest.raises(ValueError, match="64-bit"):
+        seam_mseed_path("snorre", "0123abcd", 2**63, "left")
 
 
 def _simple_upper(path: str) -> str:
@@ -250,20 +302,22 @@ def _generated_names(count: int, seed: int) -> list[str]:
     import random
 
     rng = random.Random(seed)  # fixed seed: the same names on every run and machine
-    names = {"snorre/a", "snorre/a.mseed/b", "snorre/_seams/0123abcd/42-left"}
+    names = {"snorre/a", "snorre/a.mseed/b", "snorre/_seams/0123abcd/42-left", "snorre/a~~b"}
     while len(names) < count:
         field = rng.choice(["snorre", "Snorre", "grane"])
-        segments = [
-            "".join(rng.choices(_PIECES, k=rng.randint(1, 3))) for _ in range(rng.randint(1, 3))
-        ]
+        # Mostly shallow names; one in ten 4 to 9 levels deep (folded into one file name).
+        depth = rng.randint(1, 3) if rng.random() < 0.9 else rng.randint(4, 9)
+        segments = ["".join(rng.choices(_PIECES, k=rng.randint(1, 3))) for _ in range(depth)]
         names.add("/".join([field, *segments]))
     return sorted(names)
 
 
 def test_no_blob_path_equals_or_contains_another_blobs_path() -> None:
-    """Over thousands of generated names: no blob's file (mseed, or decimated in any format)
-    equals another blob's file or folder, nor lies in a folder the layout owns, compared
-    case-insensitively as Azure Files does (simple and full upper case both tried)."""
+    """Over thousands of generated names: no blob's file (mseed on two days, or decimated in
+    any format) equals another blob's file or folder, nor lies in a folder the layout owns,
+    compared case-insensitively as Azure Files does (simple and full upper case both tried);
+    every MiniSEED path is exactly :data:`MSEED_DEPTH` folders below ``mseed/`` and within
+    :data:`MAX_MSEED_PATH_BYTES`, which is below 400 bytes."""
     owner_of_file: dict[str, str] = {}
     owners_of_folder: dict[str, str] = {}
     mapped = 0
@@ -273,7 +327,11 @@ def test_no_blob_path_equals_or_contains_another_blobs_path() -> None:
         except BlobNameError:
             continue  # '.' or '..' segments, refused by design
         mapped += 1
-        files = [paths.mseed, *(paths.decimated(ext) for ext in sorted(FILE_EXTENSIONS))]
+        mseeds = [paths.mseed(T), paths.mseed(T + 86400 * 10**9)]
+        for mseed in mseeds:
+            assert mseed.count("/") == 1 + MSEED_DEPTH, mseed
+            assert len(mseed.encode()) <= MAX_MSEED_PATH_BYTES < 400, mseed
+        files = [*mseeds, *(paths.decimated(ext) for ext in sorted(FILE_EXTENSIONS))]
         for file in files:
             for compare in (_simple_upper, str.upper):
                 key = f"{compare.__name__}:{compare(file)}"

@@ -1,0 +1,22 @@
+"""Find a blob's MiniSEED on a test share without knowing its data's day in advance."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from shared_code.share_layout import MSEED, blob_paths
+
+
+def mseed_files(share: Path, blob: str) -> list[Path]:
+    """Every MiniSEED file named for ``blob``, in any day folder of its field."""
+    paths = blob_paths(blob)
+    pattern = f"*/*/{glob.escape(paths.folded)}.mseed"
+    return sorted((share / MSEED / paths.blob.field).glob(pattern))
+
+
+def mseed_file(share: Path, blob: str) -> Path:
+    """The one MiniSEED file of ``blob``; fails when there is none or more than one."""
+    found = mseed_files(share, blob)
+    assert len(found) == 1, f"{blob}: expected one MiniSEED file, found {found}"
+    return found[0]
