@@ -21,6 +21,16 @@ def test_roundtrip() -> None:
     assert json.loads(REQUEST.to_json())["version"] == 1
 
 
+def test_data_start_travels_and_older_messages_without_it_still_parse() -> None:
+    from dataclasses import replace
+
+    dated = replace(REQUEST, data_start_ns=-5)  # before 1970 is a valid time
+    assert ConvertRequest.from_json(dated.to_json()).data_start_ns == -5
+    raw = json.loads(REQUEST.to_json())
+    raw.pop("data_start_ns")  # as queued by the release before it
+    assert ConvertRequest.from_json(json.dumps(raw)).data_start_ns is None
+
+
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
@@ -33,6 +43,9 @@ def test_roundtrip() -> None:
         (lambda d: d.update(surprise=1), "unknown keys"),
         (lambda d: d.pop("source"), "source"),
         (lambda d: d["source"].pop("name"), "source.'name'|source.name"),
+        (lambda d: d.update(data_start_ns="1"), "data_start_ns"),
+        (lambda d: d.update(data_start_ns=True), "data_start_ns"),
+        (lambda d: d.update(data_start_ns=1.5), "data_start_ns"),
     ],
 )
 def test_invalid_messages_rejected(mutate, match: str) -> None:
