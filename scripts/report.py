@@ -8,7 +8,7 @@ from typing import TextIO
 import numpy as np
 
 from shared_code.failures import list_failures
-from shared_code.share_layout import blob_paths, resolve
+from shared_code.share_layout import mseed_files
 
 
 def summarize(share_root: Path, blob_names: list[str], out: TextIO) -> bool:
@@ -17,11 +17,12 @@ def summarize(share_root: Path, blob_names: list[str], out: TextIO) -> bool:
 
     ok = True
     for blob in blob_names:
-        mseed = resolve(share_root, blob_paths(blob).mseed)
-        if not mseed.exists():
+        found = mseed_files(share_root, blob)
+        if not found:
             ok = False
             print(f"    {blob}: NO MiniSEED", file=out)
             continue
+        mseed = max(found, key=lambda p: p.stat().st_mtime_ns)  # the newest version's
         st = read(str(mseed), format="MSEED", details=True)
         rates = sorted({tr.stats.sampling_rate for tr in st})
         samples = sum(tr.stats.npts for tr in st)
@@ -88,7 +89,8 @@ def plot_before_after(
     block = raw.blocks[0]
     before = block.data[channel].astype(np.float64)
     t_before = np.arange(before.size) / block.sampling_rate
-    after_tr = read(str(resolve(share_root, blob_paths(blob).mseed)))[channel]
+    newest = max(mseed_files(share_root, blob), key=lambda p: p.stat().st_mtime_ns)
+    after_tr = read(str(newest))[channel]
     after = after_tr.data.astype(np.float64)
     offset = (after_tr.stats.starttime.ns - block.starttime_ns) / 1e9
     t_after = offset + np.arange(after.size) / after_tr.stats.sampling_rate

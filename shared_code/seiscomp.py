@@ -131,7 +131,7 @@ def check_reach(mseed_dir: PurePosixPath | str) -> int:
     Returns that longest path's length in bytes; raises BindingError naming what is out of reach.
     """
     levels = mseedscan_recursion()
-    if MSEED_DEPTH > levels:
+    if levels < MSEED_DEPTH:
         raise BindingError(
             f"the share layout puts MiniSEED {MSEED_DEPTH} folders below {MSEED}/, "
             f"mseedscan reads {levels}"

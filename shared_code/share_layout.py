@@ -20,11 +20,16 @@ the original name is what the ledger and the failure records hold.
 Under ``mseed/`` the depth is fixed, whatever the blob's name: SeisComP's mseedscan reads
 files at most 3 folders below its scan root and skips paths of 511 characters or more
 (:mod:`shared_code.seiscomp` checks :data:`MSEED_DEPTH` and :data:`MAX_MSEED_PATH_BYTES`
-against the plugin's command line). A MiniSEED file's folders are
-the UTC year and day of year of the data's first sample (``2026/327``, as in SeisComP's SDS
-archives), and the blob's folders are folded into the file name (:func:`folded_name`):
-``snorre/2026/11/23/line4.sgy`` with data from 23 November 2026 is
-``mseed/snorre/2026/327/2026~~11~~23~~line4.sgy.mseed``.
+against the plugin's command line). A MiniSEED file's folders are the UTC year and day of
+year of the raw file's first sample (``2026/327``, as in SeisComP's SDS archives), and the
+blob's folders are folded into the file name (:func:`folded_name`): ``snorre/2026/11/23/
+line4.sgy`` with data from 23 November 2026 is ``mseed/snorre/2026/327/2026~~11~~23~~line4.sgy
+.mseed``. The day is the data's, as seismologists file data, not the upload's: decimate reads
+it from the raw headers before any sample (``ConvertRequest.data_start_ns``), so it depends on
+the blob's content only, not on seams nor on how the blob arrived (an Event Grid event's time
+and reconcile's creation time differ and could straddle midnight). The same blob version
+always maps to the same path; a new version whose data starts on another day lands in that
+day's folder.
 """
 
 from __future__ import annotations
@@ -263,6 +268,16 @@ class BlobPaths:
 def blob_paths(name: str) -> BlobPaths:
     """The one function that maps a raw blob name to its share paths."""
     return BlobPaths(parse_blob_name(name))
+
+
+def mseed_files(share_root: Path, name: str) -> list[Path]:
+    """The MiniSEED files of blob ``name`` on the share, whatever their day folder (one per
+    day its versions' data started on; usually one), sorted."""
+    import glob
+
+    paths = blob_paths(name)
+    pattern = f"*/*/{glob.escape(paths.folded)}.mseed"
+    return sorted((share_root / MSEED / paths.blob.field).glob(pattern))
 
 
 def folded_name(rest: PurePosixPath) -> str:

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
-from shared_code.share_layout import MSEED, blob_paths
-
-
-def mseed_files(share: Path, blob: str) -> list[Path]:
-    """Every MiniSEED file named for ``blob``, in any day folder of its field."""
-    paths = blob_paths(blob)
-    pattern = f"*/*/{glob.escape(paths.folded)}.mseed"
-    return sorted((share / MSEED / paths.blob.field).glob(pattern))
+from shared_code.share_layout import mseed_files
 
 
 def mseed_file(share: Path, blob: str) -> Path:

@@ -22,10 +22,10 @@ from shared_code.formats import read
 from shared_code.ledger import Ledger
 from shared_code.messages import SourceBlob
 from shared_code.settings import get_settings
-from shared_code.share_layout import STATE, blob_paths, ensure_layout
+from shared_code.share_layout import STATE, blob_paths, ensure_layout, mseed_files
 from shared_code.stages import PERMANENT_ERRORS, check_seed_ids, convert_file, decimate_file
 from shared_code.waveforms import TraceMeta
-from tests.share_helpers import mseed_file, mseed_files
+from tests.share_helpers import mseed_file
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ROOT / "config" / "fields.toml"

@@ -149,7 +149,8 @@ def _share_key(path: str) -> str:
     [
         ("snorre/小文件.sgy", "mseed/snorre/2026/327/小文件.sgy.mseed"),  # safe as it is: kept
         ("snorre/line 4 #1 (øst).sgy", "mseed/snorre/2026/327/line 4 #1 (øst).sgy.mseed"),
-        ("snorre/l1/l2/l3/l4/l5/l6/f.sgy", "mseed/snorre/2026/327/l1~~l2~~l3~~l4~~l5~~l6~~f.sgy.mseed"),
+        ("snorre/l1/l2/l3/l4/l5/l6/f.sgy",
+         "mseed/snorre/2026/327/l1~~l2~~l3~~l4~~l5~~l6~~f.sgy.mseed"),  # 7 levels: folded
     ],
 )  # fmt: skip
 def test_safe_names_are_kept_as_they_are(name: str, mseed: str) -> None:
@@ -173,7 +174,7 @@ def test_mapping_is_deterministic_across_processes() -> None:
     import sys
 
     name = "snorre/Grane Ø/Snorre line 4 #1.sgy"
-    code = f"from shared_code.share_layout import blob_paths; print(blob_paths({name!r}).mseed({T}))"
+    code = f"from shared_code.share_layout import blob_paths as b; print(b({name!r}).mseed({T}))"
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                          text=True, check=True, env={"PYTHONHASHSEED": "123"})  # fmt: skip
