@@ -193,7 +193,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         return 2
     missing = unlocated(registry)
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
         level = "error" if args.require_coordinates else "warning"
         print(
             f"{level}: {len(missing)} station(s) have no coordinates ({shown}): written at "

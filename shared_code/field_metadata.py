@@ -147,9 +147,12 @@ def parse_instruments(
         # The decimated channel carries nothing at or above its Nyquist frequency.
         nyquist = target_rate_hz / 2
         frequency = _number(
-            field, f"{key}.sensitivity_frequency_hz", table["sensitivity_frequency_hz"], 0.0,
+            field,
+            f"{key}.sensitivity_frequency_hz",
+            table["sensitivity_frequency_hz"],
+            0.0,
             nyquist,
-        )  # fmt: skip
+        )
         if frequency in (0.0, nyquist):
             raise MetadataError(
                 f"field {field}: key '{key}.sensitivity_frequency_hz' must lie strictly between "

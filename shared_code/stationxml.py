@@ -87,17 +87,24 @@ def build_inventory(registry: FieldRegistry) -> Inventory:
         channels = [_channel(cfg, seed_id, where, start) for seed_id in st.streams]
         by_network[st.network].append(
             Station(
-                code=st.code, latitude=where.latitude, longitude=where.longitude,
-                elevation=where.elevation, channels=channels, start_date=start,
-                site=Site(name=f"{cfg.name} {st.code}"), comments=comments,
-            )  # fmt: skip
+                code=st.code,
+                latitude=where.latitude,
+                longitude=where.longitude,
+                elevation=where.elevation,
+                channels=channels,
+                start_date=start,
+                site=Site(name=f"{cfg.name} {st.code}"),
+                comments=comments,
+            )
         )
         fields_of[st.network].add(cfg.name)
     networks = [
         Network(
-            code=code, stations=by_network[code], start_date=start,
+            code=code,
+            stations=by_network[code],
+            start_date=start,
             description=f"CCS-passive field(s) {', '.join(sorted(fields_of[code]))}",
-        )  # fmt: skip
+        )
         for code in sorted(by_network)
     ]
     return Inventory(networks=networks, source="CCS-passive config/fields.toml")
@@ -140,16 +147,26 @@ def _channel(cfg: FieldConfig, seed_id: str, where: Coordinates, start: object) 
     if instrument is not None and instrument.sensitivity is not None:
         response = Response(
             instrument_sensitivity=InstrumentSensitivity(
-                value=instrument.sensitivity, frequency=instrument.sensitivity_frequency_hz,
-                input_units=instrument.input_units, output_units=OUTPUT_UNITS,
-            )  # fmt: skip
+                value=instrument.sensitivity,
+                frequency=instrument.sensitivity_frequency_hz,
+                input_units=instrument.input_units,
+                output_units=OUTPUT_UNITS,
+            )
         )
     description = instrument.description if instrument and instrument.description else None
     azimuth, dip = _ORIENTATION.get(component, (None, None))
     return Channel(
-        code=code, location_code=location, latitude=where.latitude, longitude=where.longitude,
-        elevation=where.elevation, depth=where.depth, azimuth=azimuth, dip=dip,
-        sample_rate=cfg.target_rate_hz if decimated else None, start_date=start,
-        sensor=Equipment(type=sensor_type, description=description), response=response,
+        code=code,
+        location_code=location,
+        latitude=where.latitude,
+        longitude=where.longitude,
+        elevation=where.elevation,
+        depth=where.depth,
+        azimuth=azimuth,
+        dip=dip,
+        sample_rate=cfg.target_rate_hz if decimated else None,
+        start_date=start,
+        sensor=Equipment(type=sensor_type, description=description),
+        response=response,
         comments=[Comment(comment)],
-    )  # fmt: skip
+    )
