@@ -6,7 +6,9 @@
 #
 #   1. resource group + infra/main.bicep, deployEventSubscription=false
 #   2. SeisComP station bindings (python -m shared_code.seiscomp) -> bindings blob, which the
-#      VM applies within 5 minutes
+#      VM applies within 5 minutes; beside it the StationXML inventory of the same channels
+#      (python -m shared_code.cli inventory) -> inventory.xml, for SeisComP's inventory
+#      (docs/deployment.md) and other FDSN consumers
 #   3. the function code, zip deploy with remote build (Flex Consumption)
 #   4. wait until the host has indexed the `decimate` function
 #   5. infra/main.bicep again, deployEventSubscription=true: the Event Grid subscription to
@@ -23,6 +25,8 @@ RESOURCE_GROUP=${CCS_RESOURCE_GROUP:-}
 LOCATION=${CCS_LOCATION:-}
 DEPLOYMENT_NAME=${CCS_DEPLOYMENT_NAME:-ccs-passive}
 FIELDS="$ROOT/config/fields.toml"
+# StationXML of every channel, uploaded beside the bindings archive (same container).
+INVENTORY_BLOB=inventory.xml
 BUILD="$ROOT/build/deploy"
 WHAT_IF=false
 SKIP_CODE=false
@@ -192,17 +196,24 @@ rm -rf "$BUILD" && mkdir -p "$BUILD/seiscomp"
 # Deterministic archive: same configuration, same bytes, no reload on the VM.
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$BUILD/seiscomp" \
   -cf - etc streams.txt | gzip -n >"$BUILD/bindings.tar.gz"
-for attempt in 1 2 3 4 5 6; do
-  if az storage blob upload --auth-mode login --account-name "$PIPELINE_ACCOUNT" \
-    --container-name "$BINDINGS_CONTAINER" --name "$BINDINGS_BLOB" \
-    --file "$BUILD/bindings.tar.gz" --overwrite -o none --only-show-errors; then
-    log "bindings published: $PIPELINE_ACCOUNT/$BINDINGS_CONTAINER/$BINDINGS_BLOB"
-    break
-  fi
-  [ "$attempt" -lt 6 ] || die "could not upload the bindings archive"
-  log "upload refused (role assignments take a few minutes to apply); retrying in 30 s"
-  sleep 30
-done
+# The same field configuration as the bindings, so the same NET.STA.LOC.CHA set.
+(cd "$ROOT" && "$PYTHON" -m shared_code.cli inventory --fields "$FIELDS" \
+  --output "$BUILD/$INVENTORY_BLOB")
+publish() { # file, blob name, what
+  for attempt in 1 2 3 4 5 6; do
+    if az storage blob upload --auth-mode login --account-name "$PIPELINE_ACCOUNT" \
+      --container-name "$BINDINGS_CONTAINER" --name "$2" \
+      --file "$1" --overwrite -o none --only-show-errors; then
+      log "$3 published: $PIPELINE_ACCOUNT/$BINDINGS_CONTAINER/$2"
+      return 0
+    fi
+    [ "$attempt" -lt 6 ] || die "could not upload the $3"
+    log "upload refused (role assignments take a few minutes to apply); retrying in 30 s"
+    sleep 30
+  done
+}
+publish "$BUILD/bindings.tar.gz" "$BINDINGS_BLOB" "bindings archive"
+publish "$BUILD/$INVENTORY_BLOB" "$INVENTORY_BLOB" "StationXML inventory"
 
 if [ "$SKIP_CODE" = true ]; then
   log "--skip-code: not publishing code; the Event Grid subscription is not created"

@@ -13,6 +13,10 @@
     emit seam halves whose neighbouring file has not come within the timeout (what the
     ``seams`` timer does); ``--now`` treats every lonely half as timed out (end of a backfill).
 
+``inventory --output FILE [--field F] [--require-coordinates]``
+    write the FDSN StationXML inventory of every channel the pipeline can emit (all fields, or
+    one), from the field configuration; warns about stations without coordinates.
+
 ``replay`` and ``status`` use the pipeline's settings, from the environment or from a
 ``local.settings.json``-style file given with ``--settings`` (Azurite or Azure alike).
 """
@@ -175,6 +179,38 @@ def cmd_sweep_seams(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from shared_code.fields import FieldConfigError, FieldRegistry, UnknownFieldError, load_fields
+    from shared_code.stationxml import build_inventory, unlocated, write_inventory
+
+    try:
+        registry = load_fields(Path(args.fields).resolve())
+        if args.field:
+            registry = FieldRegistry({args.field: registry.get(args.field)})
+        inventory = build_inventory(registry)
+    except (FieldConfigError, UnknownFieldError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    missing = unlocated(registry)
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
+        level = "error" if args.require_coordinates else "warning"
+        print(
+            f"{level}: {len(missing)} station(s) have no coordinates ({shown}): written at "
+            "latitude/longitude/elevation 0; set keys 'coordinates' / 'station_coordinates' in "
+            f"{args.fields}",
+            file=sys.stderr,
+        )
+        if args.require_coordinates:
+            return 2
+    write_inventory(inventory, Path(args.output))
+    channels = sum(len(st.channels) for net in inventory for st in net)
+    stations = sum(len(net.stations) for net in inventory)
+    print(f"{channels} channels of {stations} stations written to {args.output} (StationXML)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m shared_code.cli",
@@ -217,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     seams.add_argument("--now", action="store_true", help="treat every lonely half as timed out")
     seams.add_argument("--fields", default=fields_default, help="field configuration file")
     seams.set_defaults(func=cmd_sweep_seams)
+
+    inventory = sub.add_parser("inventory", help="write the StationXML of every emitted channel")
+    inventory.add_argument("--output", required=True, metavar="FILE", help="StationXML to write")
+    inventory.add_argument("--field", help="only this field (default: every configured field)")
+    inventory.add_argument("--fields", default=fields_default, help="field configuration file")
+    inventory.add_argument("--require-coordinates", action="store_true",
+                           help="refuse (exit 2) when a station has no coordinates")  # fmt: skip
+    inventory.set_defaults(func=cmd_inventory)
     return parser
 
 

@@ -20,6 +20,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared_code.field_metadata import (
+    Coordinates,
+    Instrument,
+    MetadataError,
+    parse_coordinates,
+    parse_instruments,
+    parse_station_coordinates,
+)
 from shared_code.waveforms import TraceMeta
 
 #: sensor type -> (instrument code, long-period band class?)
@@ -68,6 +76,15 @@ class FieldConfig:
     stations: tuple[str, ...]
     locations: tuple[str, ...] = ()
     station_map: Mapping[str, str] = dataclass_field(default_factory=dict)
+    #: Optional station metadata for StationXML (shared_code.field_metadata); never used to name.
+    coordinates: Coordinates | None = None
+    station_coordinates: Mapping[str, Coordinates] = dataclass_field(default_factory=dict)
+    instruments: Mapping[str, Instrument] = dataclass_field(default_factory=dict)
+
+    def station_codes(self) -> list[str]:
+        """Every station code the field can emit: numbered ones, then listed ``stations``."""
+        numbered = [self._numbered(i) for i in range(self.station_count)]
+        return numbered + [st for st in self.stations if st not in numbered]
 
     def streams(self, sampling_rate_hz: float | None = None) -> list[str]:
         """Every SEED id this field can produce at a rate (Hz; default: at any rate up to the
@@ -338,6 +355,19 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
         raise FieldConfigError(
             f"field {name}: key 'stations' is required with station_source 'header'"
         )
+    numbered = {f"{prefix}{first + i:0{width}d}" for i in range(station_count)}
+    try:
+        coordinates = (
+            parse_coordinates(name, "coordinates", raw["coordinates"])
+            if "coordinates" in raw
+            else None
+        )
+        station_coordinates = parse_station_coordinates(
+            name, raw.get("station_coordinates"), frozenset(numbered | set(stations))
+        )
+        instruments = parse_instruments(name, raw.get("instruments"), frozenset(sensors), rate)
+    except MetadataError as exc:
+        raise FieldConfigError(str(exc)) from None
     return FieldConfig(
         name=name,
         network=network,
@@ -353,6 +383,9 @@ def _field(name: str, raw: Mapping[str, Any]) -> FieldConfig:
         stations=tuple(stations),
         locations=tuple(locations),
         station_map={str(k).strip(): v for k, v in station_map.items()},
+        coordinates=coordinates,
+        station_coordinates=station_coordinates,
+        instruments=instruments,
     )
 
 

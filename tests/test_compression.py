@@ -25,8 +25,9 @@ import pytest
 from obspy import read
 
 from scripts.sample_data import array_record, write_mseed, write_segy
+from shared_code import decimation_job
 from shared_code.cli import main
-from shared_code.formats import FormatError, archives, compression
+from shared_code.formats import FormatError, archives, compression, streaming
 from shared_code.formats.compression import Limits, decompressed, sniff
 from shared_code.formats.xz import MEMLIMIT_BYTES
 
@@ -326,15 +327,20 @@ import dataclasses
 from shared_code.fields import load_fields
 from shared_code.messages import SourceBlob
 from shared_code.stages import decimate_file
+import numpy, obspy, segyio, scipy  # the libraries a stage loads, before the baseline
+
+def vm(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key))
 
 path, share = Path(sys.argv[1]), Path(sys.argv[2])
+baseline = vm("VmRSS:")
 # 4000 traces: a field with 1000 four-component stations (snorre is configured with 100).
 cfg = dataclasses.replace(load_fields(Path("config/fields.toml")).get("snorre"), station_count=1000)
 source = SourceBlob(url="file://x", container="local", name="snorre/big.sgy", etag='"1"',
                     event_id="e", event_time="2026-11-23T12:00:00+00:00")
 _, report = decimate_file(path, "snorre/big.sgy", share, cfg, source)
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({"hwm_mb": hwm / 1024, "compression": report.compression,
+print(json.dumps({"hwm_mb": vm("VmHWM:") / 1024, "baseline_mb": baseline / 1024,
+                  "compression": report.compression,
                   "samples_in": report.samples_in, "traces": report.traces}))
 """
 
@@ -364,7 +370,12 @@ def test_a_compressed_file_far_larger_than_memory_decimates_in_bounded_memory(
     print(f"peak RSS {report['hwm_mb']:.0f} MB for {decompressed_size / 2**20:.0f} MiB gzip input")
     assert report["compression"] == "gzip"
     assert report["traces"] == channels and report["samples_in"] == channels * samples
-    assert report["hwm_mb"] * 2**20 < decompressed_size / 2.5
+    # The working memory the modules declare: a chunk of traces (decimation_job), a read
+    # window (formats.streaming), a decompression chunk; twice, for the float64 work copies
+    # and the output rows. The decompressed file is 3× that and more.
+    budget = 2 * (decimation_job.CHUNK_BYTES + streaming.CHUNK_BYTES + compression.CHUNK_BYTES)
+    assert decompressed_size > 3 * budget
+    assert (report["hwm_mb"] - report["baseline_mb"]) * 2**20 < budget
     assert not list((share / "staging").iterdir())
 
 

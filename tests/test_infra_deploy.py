@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from obspy import read_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND_IN = Path(__file__).with_name("az_stand_in.py")
@@ -136,6 +137,19 @@ def test_full_deploy_as_an_oidc_service_principal(repo: Path) -> None:
     upload_call = calls[upload]
     assert upload_call[upload_call.index("--auth-mode") + 1] == "login"
     assert (repo / "build" / "deploy" / "bindings.tar.gz").stat().st_size > 0
+    # Beside the archive, in the same container and before the code: the StationXML inventory,
+    # holding exactly the streams the archive binds.
+    uploads = [c for c in calls if commands([c]) == ["storage blob upload"]]
+    assert [c[c.index("--name") + 1] for c in uploads] == ["bindings.tar.gz", "inventory.xml"]
+    assert {c[c.index("--container-name") + 1] for c in uploads} == {"seiscomp"}
+    assert all(c[c.index("--auth-mode") + 1] == "login" for c in uploads)
+    assert cmds.index("storage blob upload", upload + 1) < publish
+    inventory_file = Path(uploads[1][uploads[1].index("--file") + 1])
+    assert inventory_file == repo / "build" / "deploy" / "inventory.xml"
+    inventory = read_inventory(str(inventory_file), format="STATIONXML")
+    in_xml = set(inventory.get_contents()["channels"])
+    streams = (repo / "build" / "deploy" / "seiscomp" / "streams.txt").read_text().split()
+    assert in_xml == set(streams) and streams
     assert "WireGuard public key: c3RhbmQtaW4=" in proc.stdout
     assert "[deploy" in proc.stdout and "done" in proc.stdout
 
