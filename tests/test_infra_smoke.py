@@ -1,0 +1,234 @@
+"""infra/smoke.sh runs end to end against a stand-in az that answers like the deployed pipeline.
+
+The real script runs (bash, the sample writer, the share-layout helper) on a copy of the
+repository, with tests/az_stand_in.py as ``az``: an upload to the raw container gets its ledger
+row a few polls later, written with the app's own key and column scheme, and the row's MiniSEED
+appears on the share one check after the row says ``converted``. No network: SeedLink is either
+a closed local port (the check is skipped, with a line saying why) or a local listener with a
+``slinktool`` stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared_code.fields import load_fields
+from shared_code.ledger import row_key
+from shared_code.share_layout import blob_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+STAND_IN = Path(__file__).with_name("az_stand_in.py")
+COPIED = ["infra", "config", "shared_code", "scripts"]
+DOC = ROOT / "docs" / "deployment.md"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    copy = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in COPIED:
+        shutil.copytree(ROOT / name, copy / name, ignore=ignore)
+    return copy
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A local port that accepts TCP connections, as a SeedLink server reached through
+    WireGuard does."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def run_smoke(
+    repo: Path,
+    *args: str,
+    outcome: str = "converted",
+    extra_path: Path | None = None,
+    deployed: bool = True,
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]], dict[str, object]]:
+    """Run smoke.sh with the stand-in az; returns the process, the az calls and az's state."""
+    bin_dir = repo.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    az = bin_dir / "az"
+    az.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STAND_IN}" "$@"\n')
+    az.chmod(0o755)
+    log, state = repo.parent / "az.log", repo.parent / "az-state.json"
+    # A finished deployment (deploy.sh's first step): outputs are readable.
+    deployments = {"deployments": [["stand-in"]]} if deployed else {}
+    state.write_text(json.dumps({"group": {"name": "rg"}, **deployments}))
+    path = [str(bin_dir), *([str(extra_path)] if extra_path else []), os.environ["PATH"]]
+    environment = {
+        "PATH": os.pathsep.join(path),
+        "HOME": str(repo.parent),
+        "PYTHON": sys.executable,
+        "AZ_LOG": str(log),
+        "AZ_STATE": str(state),
+        "AZ_USER_TYPE": "user",
+        "AZ_USER_NAME": "ops@example.com",
+        "AZ_OID": "9e8d7c6b-5a49-4837-a625-140f3e2d1c0b",
+        "AZ_SMOKE_OUTCOME": outcome,
+    }
+    proc = subprocess.run(
+        ["bash", str(repo / "infra" / "smoke.sh"), "-g", "rg-ccs", "--interval", "0", *args],
+        cwd=repo, env=environment, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return proc, calls, json.loads(state.read_text())
+
+
+def commands(calls: list[list[str]]) -> list[str]:
+    return [" ".join(a for a in c[:3] if not a.startswith("-")) for c in calls]
+
+
+def option(call: list[str], name: str) -> str:
+    return call[call.index(name) + 1]
+
+
+def test_converted_file_passes_with_seedlink_skipped(repo: Path, closed_port: int) -> None:
+    proc, calls, state = run_smoke(repo, "--seedlink", f"127.0.0.1:{closed_port}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    names = commands(calls)
+    upload = calls[names.index("storage blob upload")]
+    # The first configured field, under its smoke folder, in the deployment's raw container.
+    field = next(iter(load_fields(repo / "config" / "fields.toml").fields))
+    blob = option(upload, "--name")
+    assert re.fullmatch(rf"{field}/smoke/smoke-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}\.sgy", blob), blob
+    assert option(upload, "--container-name") == "raw"
+    assert option(upload, "--account-name") == "ccspassivepabc"
+    assert option(upload, "--auth-mode") == "login"
+    # Polled until the row appeared and reached converted: no row twice, received, decimated,
+    # converted, each poll a line of progress.
+    queries = [c for c in calls if commands([c]) == ["storage entity query"]]
+    assert len(queries) == 5
+    assert "ledger: no row yet" in proc.stdout and "ledger: converted" in proc.stdout
+    # The row the script found is the one the app keys by (field, row_key(blob, etag)).
+    uploads = state["uploads"]
+    assert isinstance(uploads, list) and uploads[0]["name"] == blob
+    assert row_key(blob, uploads[0]["etag"])  # the stand-in built the row with the app's key
+    # The MiniSEED the row lists, at the share layout's path for the blob, checked until it
+    # exists on the deployment's share.
+    mseed = blob_paths(blob).mseed
+    checks = [c for c in calls if commands([c]) == ["storage file exists"]]
+    assert [option(c, "--path") for c in checks] == [mseed, mseed]
+    assert {option(c, "--share-name") for c in checks} == {"ccs"}
+    assert f"share: ccs/{mseed} exists" in proc.stdout
+    assert f"seedlink: skipped (127.0.0.1:{closed_port} not reachable" in proc.stdout
+    assert f"passed: {blob} -> {mseed}" in proc.stdout
+    # It only reads and uploads: nothing is deployed, deleted or changed.
+    assert not {"deployment group create", "storage blob delete"} & set(names)
+
+
+def test_the_sample_converts_on_the_real_pipeline(tmp_path: Path) -> None:
+    """For every configured field, the sample smoke.sh uploads goes through the app's own
+    decimate and convert stages (as `python -m shared_code.cli process` runs them) into the
+    MiniSEED path the helper expects, with the station the SeedLink check asks for."""
+    from scripts.smoke_helper import expect, write_sample
+    from shared_code.messages import SourceBlob
+    from shared_code.share_layout import ensure_layout
+    from shared_code.stages import convert_file, decimate_file
+
+    share = tmp_path / "share"
+    ensure_layout(share)
+    for name, cfg in load_fields(ROOT / "config" / "fields.toml").fields.items():
+        path, network, station = write_sample(cfg, tmp_path / name)
+        assert path.stat().st_size < 1_000_000
+        blob = f"{name}/smoke/20261129T160000Z-abcdef{path.suffix}"
+        source = SourceBlob(url=path.as_uri(), container="raw", name=blob, etag="0x8DD1",
+                            event_id="e", event_time="2026-11-29T16:00:00Z")  # fmt: skip
+        request, _ = decimate_file(path, blob, share, cfg, source)
+        conv = convert_file(request, share, cfg)
+        field, mseed, _filter = expect(blob)
+        assert (field, conv.output_path) == (name, mseed)
+        assert (share / mseed).is_file()
+        assert conv.seed_ids
+        assert {s.split(".")[:2] == [network, station] for s in conv.seed_ids} == {True}
+
+
+def test_failed_conversion_prints_the_reason_and_fails(repo: Path) -> None:
+    proc, calls, _ = run_smoke(repo, "--no-seedlink", outcome="failed")
+    assert proc.returncode == 1
+    failed = [line for line in proc.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1
+    line = failed[0]
+    assert "failed at stage decimate" in line
+    assert "sample format code 0 is not defined" in line  # the row's reason, as recorded
+    assert "more: az storage entity query --auth-mode login" in line
+    assert "storage file exists" not in commands(calls)
+
+
+def test_timeout_names_the_last_state_and_stops(repo: Path) -> None:
+    proc, calls, _ = run_smoke(repo, "--no-seedlink", "--timeout", "6", outcome="stuck")
+    assert proc.returncode == 1
+    failed = [line for line in proc.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1
+    assert "still 'received' after 6s" in failed[0]
+    assert "more: az storage entity query" in failed[0]
+    assert "... still received" in proc.stdout  # progress while waiting
+    assert "storage file exists" not in commands(calls)
+
+
+def test_seedlink_stream_is_asked_for_when_reachable(repo: Path, listener: int) -> None:
+    """With a SeedLink that accepts connections, the stream list (slinktool -Q) must show the
+    sample's station; a server that does not list it fails once the time is up."""
+    tools = repo.parent / "tools"
+    tools.mkdir()
+    slinktool = tools / "slinktool"
+    streams = repo.parent / "streams.txt"
+    slinktool.write_text(f'#!/bin/sh\n[ "$1" = -Q ] || exit 2\ncat "{streams}"\n')
+    slinktool.chmod(0o755)
+    address = f"127.0.0.1:{listener}"
+    # slinktool -Q's format: NET STA LOC CHA TYPE start - end.
+    streams.write_text("XS S0001 00 HHZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
+    proc, _, _ = run_smoke(repo, "--seedlink", address, "--field", "snorre", extra_path=tools)
+    assert proc.returncode == 0, proc.stderr
+    assert f"seedlink: XS.S0001 is served at {address}" in proc.stdout
+
+    streams.write_text("XS S0002 00 HHZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
+    proc, _, _ = run_smoke(repo, "--seedlink", address, "--field", "snorre", "--seedlink-timeout", "1",
+                           extra_path=tools)  # fmt: skip
+    assert proc.returncode == 1
+    assert f"SeedLink at {address} lists no stream of XS.S0001" in proc.stderr
+    assert f"more: slinktool -Q {address}" in proc.stderr
+
+
+def test_missing_deployment_is_one_line_naming_the_command(repo: Path) -> None:
+    proc, calls, _ = run_smoke(repo, "--no-seedlink", deployed=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "no deployment ccs-passive in resource group rg-ccs" in proc.stderr
+    assert "more: az deployment group show -g rg-ccs -n ccs-passive" in proc.stderr
+    assert "storage blob upload" not in commands(calls)
+
+
+def test_the_checklist_uses_the_scripts_options() -> None:
+    """docs/deployment.md's smoke-test commands use options smoke.sh has."""
+    text = DOC.read_text(encoding="utf-8")
+    script = (ROOT / "infra" / "smoke.sh").read_text(encoding="utf-8")
+    known = set(re.findall(r"^\s+(-[a-z]|--[a-z-]+)\)", script, re.MULTILINE))
+    known |= {o for case in re.findall(r"^\s+(-\w \| --[\w-]+)\)", script, re.MULTILINE)
+              for o in case.split(" | ")}  # fmt: skip
+    used = re.findall(r"infra/smoke\.sh((?: +(?:-[\w-]+|[\w.:$/\"{}-]+))*)", text)
+    assert used, "docs/deployment.md shows no infra/smoke.sh command"
+    for args in used:
+        for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", args):
+            assert opt in known, f"docs/deployment.md uses infra/smoke.sh {opt}, which it lacks"
