@@ -181,7 +181,12 @@ for path in "${mseed_paths[@]}"; do
   exists_cmd=(az storage file exists --account-name "$SHARE_ACCOUNT" --share-name "$SHARE_NAME"
     --path "$path" "${share_auth[@]}" --query exists -o tsv --only-show-errors)
   list_cmd="az storage file list --account-name $SHARE_ACCOUNT --share-name $SHARE_NAME --path $(dirname "$path") ${share_auth[*]} -o table"
-  until [ "$("${exists_cmd[@]}")" = true ]; do
+  while :; do
+    exists=$("${exists_cmd[@]}") \
+      || fail "cannot read share $SHARE_ACCOUNT/$SHARE_NAME with --share-auth $SHARE_AUTH (key: needs listKeys on the account, e.g. Contributor; login: Storage File Data Privileged Reader)" "${exists_cmd[*]} --debug"
+    # knack (az's output layer, knack/output.py _TsvOutput) prints a bare boolean as `true`;
+    # older releases printed `True`: compare without case.
+    [ "$(printf '%s' "$exists" | tr '[:upper:]' '[:lower:]')" = true ] && break
     [ "$SECONDS" -lt "$deadline" ] || fail "$path not on share $SHARE_ACCOUNT/$SHARE_NAME after ${TIMEOUT}s" "$list_cmd"
     log "  ... $path not on the share yet"
     sleep "$INTERVAL"

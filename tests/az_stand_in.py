@@ -231,6 +231,12 @@ def main(args: list[str]) -> int:
             and "--enable-file-backup-request-intent" not in args
         ):
             return _fail("--enable-file-backup-request-intent is required for file share OAuth")
+        if _option(args, "--auth-mode") != "login" and os.environ.get("AZ_NO_LIST_KEYS"):
+            # No credentials given: az reads the account key through ARM first.
+            return _fail(
+                "(AuthorizationFailed) The client does not have authorization to perform action "
+                "'Microsoft.Storage/storageAccounts/listKeys/action' over scope '/subscriptions/…'."
+            )
         share = state.setdefault("share", {})
         path = _option(args, "--path", "-p") or ""
         # The file shows one check after the row says converted (the SMB write is visible

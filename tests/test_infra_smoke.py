@@ -65,6 +65,7 @@ def run_smoke(
     outcome: str = "converted",
     extra_path: Path | None = None,
     deployed: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[list[str]], dict[str, object]]:
     """Run smoke.sh with the stand-in az; returns the process, the az calls and az's state."""
     bin_dir = repo.parent / "bin"
@@ -73,6 +74,7 @@ def run_smoke(
     az.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STAND_IN}" "$@"\n')
     az.chmod(0o755)
     log, state = repo.parent / "az.log", repo.parent / "az-state.json"
+    log.unlink(missing_ok=True)
     # A finished deployment (deploy.sh's first step): outputs are readable.
     deployments = {"deployments": [["stand-in"]]} if deployed else {}
     state.write_text(json.dumps({"group": {"name": "rg"}, **deployments}))
@@ -87,6 +89,7 @@ def run_smoke(
         "AZ_USER_NAME": "ops@example.com",
         "AZ_OID": "9e8d7c6b-5a49-4837-a625-140f3e2d1c0b",
         "AZ_SMOKE_OUTCOME": outcome,
+        **(env or {}),
     }
     proc = subprocess.run(
         ["bash", str(repo / "infra" / "smoke.sh"), "-g", "rg-ccs", "--interval", "0", *args],
@@ -209,6 +212,28 @@ def test_seedlink_stream_is_asked_for_when_reachable(repo: Path, listener: int) 
     assert proc.returncode == 1
     assert f"SeedLink at {address} lists no stream of XS.S0001" in proc.stderr
     assert f"more: slinktool -Q {address}" in proc.stderr
+
+
+def test_share_access_by_key_or_by_identity(repo: Path) -> None:
+    """Without listKeys the key route fails at once, in one line naming the fix; with
+    --share-auth login the checks carry the backup intent Azure Files' OAuth needs."""
+    proc, calls, _ = run_smoke(repo, "--no-seedlink", env={"AZ_NO_LIST_KEYS": "1"})
+    assert proc.returncode == 1
+    # az's own error, then the script's one line.
+    failed = [line for line in proc.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and proc.stderr.splitlines()[-1] == failed[0]
+    assert "listKeys/action" in proc.stderr
+    assert "cannot read share ccspassivesabc/ccs with --share-auth key" in proc.stderr
+    assert "more: az storage file exists --account-name ccspassivesabc" in proc.stderr
+    assert commands(calls).count("storage file exists") == 1  # no waiting on a refusal
+
+    proc, calls, _ = run_smoke(repo, "--no-seedlink", "--share-auth", "login",
+                               env={"AZ_NO_LIST_KEYS": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    checks = [c for c in calls if commands([c]) == ["storage file exists"]]
+    assert checks
+    assert all(option(c, "--auth-mode") == "login" for c in checks)
+    assert all("--enable-file-backup-request-intent" in c for c in checks)
 
 
 def test_missing_deployment_is_one_line_naming_the_command(repo: Path) -> None:
