@@ -30,6 +30,8 @@ SEEDLINK=""
 CHECK_SEEDLINK=true
 SHARE_AUTH=key
 TABLE=""
+# slinktool (SeisComP's SeedLink client) if installed; empty: ObsPy's client instead.
+SLINKTOOL=${SLINKTOOL-slinktool}
 if [ -z "${PYTHON:-}" ]; then
   if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
 fi
@@ -203,8 +205,8 @@ elif [ -z "$SEEDLINK" ]; then
 elif ! helper seedlink --probe "$SEEDLINK"; then
   log "seedlink: skipped ($SEEDLINK not reachable: bring up your WireGuard peer, see docs/deployment.md 'Connecting a SeedLink consumer')"
 else
-  if command -v slinktool >/dev/null; then
-    streams_cmd=(slinktool -Q "$SEEDLINK")
+  if [ -n "$SLINKTOOL" ] && command -v "$SLINKTOOL" >/dev/null; then
+    streams_cmd=("$SLINKTOOL" -Q "$SEEDLINK")
   else
     streams_cmd=(helper seedlink "$SEEDLINK")
   fi

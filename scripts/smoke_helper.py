@@ -17,7 +17,8 @@ the app's own modules instead of re-implementing them in bash:
 ``seedlink [--probe] HOST:PORT``
     exit 3 when nothing listens there within 5 s (no WireGuard tunnel up); else, unless
     ``--probe``, lists the server's streams (``NET STA LOC CHA`` per line) with ObsPy's
-    SeedLink client (``get_info(level="stream")``), for hosts without ``slinktool``.
+    SeedLink client (``get_info(level="channel")``: SeedLink's INFO STREAMS), for hosts
+    without ``slinktool``.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def seedlink_streams(
         return []
     from obspy.clients.seedlink.basic_client import Client
 
-    info = Client(host, int(port), timeout=20).get_info(level="stream", cache=False)
+    # level="channel" is ObsPy's name for SeedLink's INFO STREAMS (basic_client.get_info accepts
+    # only "station" and "channel"); it returns (net, sta, loc, cha) tuples.
+    info = Client(host, int(port), timeout=20).get_info(level="channel", cache=False)
     return [" ".join(entry) for entry in info]
 
 

@@ -3,13 +3,15 @@
 The real script runs (bash, the sample writer, the share-layout helper) on a copy of the
 repository, with tests/az_stand_in.py as ``az``: an upload to the raw container gets its ledger
 row a few polls later, written with the app's own key and column scheme, and the row's MiniSEED
-appears on the share one check after the row says ``converted``. No network: SeedLink is either
-a closed local port (the check is skipped, with a line saying why) or a local listener with a
-``slinktool`` stand-in.
+appears on the share one check after the row says ``converted``. No network: SeedLink is a
+closed local port (the check is skipped, with a line saying why), a local listener with a
+``slinktool`` stand-in, or a minimal local SeedLink server answering INFO STREAMS that ObsPy's
+real SeedLink client talks to.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +59,69 @@ def listener() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+#: SeedLink's INFO STREAMS answer (XML, as SeisComP's seedlink sends it) for the sample's station.
+INFO_STREAMS = (
+    '<?xml version="1.0"?>\n<seedlink software="SeedLink v3.1 (2020.075)" organization="test" '
+    'started="2026/11/29 16:00:00.0000"><station name="S0001" network="XS" description="smoke" '
+    'begin_seq="000000" end_seq="00000A" stream_check="enabled"><stream location="00" '
+    'seedname="HHZ" type="D" begin_time="2000/01/01 00:00:00.0000" '
+    'end_time="2000/01/01 00:00:10.0000" begin_recno="0" end_recno="1" gap_check="disabled" '
+    'gap_treshold="0"/></station></seedlink>'
+)
+
+
+def _info_packets(xml: str) -> list[bytes]:
+    """SeedLink INFO packets: ``SLINFO *`` (more follow) or ``SLINFO  `` (last), each with a
+    512-byte MiniSEED record of ASCII text (SeedLink protocol 3, INFO command)."""
+    import numpy as np
+    from obspy import Stream, Trace
+
+    buf = io.BytesIO()
+    text = np.frombuffer(xml.encode(), dtype="|S1")
+    Stream([Trace(text, header={"station": "INFO", "channel": "LOG"})]).write(
+        buf, format="MSEED", encoding="ASCII", reclen=512
+    )
+    raw = buf.getvalue()
+    records = [raw[i : i + 512] for i in range(0, len(raw), 512)]
+    return [(b"SLINFO *" if k < len(records) - 1 else b"SLINFO  ") + r
+            for k, r in enumerate(records)]  # fmt: skip
+
+
+@pytest.fixture
+def seedlink_server() -> Iterator[int]:
+    """A minimal SeedLink server: answers HELLO and INFO (with :data:`INFO_STREAMS`), then
+    closes, for every connection; its port."""
+    packets = _info_packets(INFO_STREAMS)
+
+    def session(conn: socket.socket) -> None:
+        with conn:
+            pending = b""
+            while chunk := conn.recv(1024):
+                pending += chunk
+                while b"\r" in pending:
+                    line, pending = pending.split(b"\r", 1)
+                    if line.strip() == b"HELLO":
+                        conn.sendall(b"SeedLink v3.1 (2020.075) :: SLPROTO:3.1\r\ntest\r\n")
+                    elif line.strip().startswith(b"INFO"):
+                        conn.sendall(b"".join(packets))
+                    elif line.strip() == b"BYE":
+                        return
+
+    def serve(sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=session, args=(conn,), daemon=True).start()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        threading.Thread(target=serve, args=(sock,), daemon=True).start()
         yield int(sock.getsockname()[1])
 
 
@@ -212,6 +278,22 @@ def test_seedlink_stream_is_asked_for_when_reachable(repo: Path, listener: int) 
     assert proc.returncode == 1
     assert f"SeedLink at {address} lists no stream of XS.S0001" in proc.stderr
     assert f"more: slinktool -Q {address}" in proc.stderr
+
+
+def test_seedlink_without_slinktool_asks_with_obspy(repo: Path, seedlink_server: int) -> None:
+    """Without slinktool the helper asks with ObsPy's SeedLink client (INFO STREAMS) and
+    finds the station in the server's answer."""
+    address = f"127.0.0.1:{seedlink_server}"
+    proc, _, _ = run_smoke(repo, "--seedlink", address, "--field", "snorre",
+                           env={"SLINKTOOL": ""})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"at {address} (helper, up to 300s)" in proc.stdout
+    assert f"seedlink: XS.S0001 is served at {address}" in proc.stdout
+
+    proc, _, _ = run_smoke(repo, "--seedlink", address, "--field", "grane",
+                           "--seedlink-timeout", "1", env={"SLINKTOOL": ""})  # fmt: skip
+    assert proc.returncode == 1
+    assert f"SeedLink at {address} lists no stream of XG.G0001" in proc.stderr
 
 
 def test_share_access_by_key_or_by_identity(repo: Path) -> None:
