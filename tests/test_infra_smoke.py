@@ -67,7 +67,7 @@ INFO_STREAMS = (
     '<?xml version="1.0"?>\n<seedlink software="SeedLink v3.1 (2020.075)" organization="test" '
     'started="2026/11/29 16:00:00.0000"><station name="S0001" network="XS" description="smoke" '
     'begin_seq="000000" end_seq="00000A" stream_check="enabled"><stream location="00" '
-    'seedname="HHZ" type="D" begin_time="2000/01/01 00:00:00.0000" '
+    'seedname="DPZ" type="D" begin_time="2000/01/01 00:00:00.0000" '
     'end_time="2000/01/01 00:00:10.0000" begin_recno="0" end_recno="1" gap_check="disabled" '
     'gap_treshold="0"/></station></seedlink>'
 )
@@ -267,12 +267,12 @@ def test_seedlink_stream_is_asked_for_when_reachable(repo: Path, listener: int) 
     slinktool.chmod(0o755)
     address = f"127.0.0.1:{listener}"
     # slinktool -Q's format: NET STA LOC CHA TYPE start - end.
-    streams.write_text("XS S0001 00 HHZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
+    streams.write_text("XS S0001 00 DPZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
     proc, _, _ = run_smoke(repo, "--seedlink", address, "--field", "snorre", extra_path=tools)
     assert proc.returncode == 0, proc.stderr
     assert f"seedlink: XS.S0001 is served at {address}" in proc.stdout
 
-    streams.write_text("XS S0002 00 HHZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
+    streams.write_text("XS S0002 00 DPZ D 2000/01/01 00:00:00.0000  -  2000/01/01 00:00:10\n")
     args = ("--seedlink", address, "--field", "snorre", "--seedlink-timeout", "1")
     proc, _, _ = run_smoke(repo, *args, extra_path=tools)
     assert proc.returncode == 1
