@@ -145,7 +145,7 @@ deadline=$((SECONDS + TIMEOUT))
 # asks the field's partition for that name.
 # https://learn.microsoft.com/cli/azure/storage/entity#az-storage-entity-query
 query=(az storage entity query --auth-mode login --account-name "$PIPELINE_ACCOUNT"
-  --table-name "$TABLE" --filter "$FILTER" --select state stage reason mseed_paths failure_path)
+  --table-name "$TABLE" --filter "$FILTER" --select state stage reason mseed_paths)
 show_row="az storage entity query --auth-mode login --account-name $PIPELINE_ACCOUNT --table-name $TABLE --filter \"$FILTER\""
 log "waiting for the ledger row ($TABLE, partition $PARTITION) to reach converted (up to ${TIMEOUT}s)"
 last="(none yet)"
@@ -165,8 +165,11 @@ while :; do
   else
     log "  ... still ${state:-no row}"
   fi
-  [ "$SECONDS" -lt "$deadline" ] \
-    || fail "ledger row of $BLOB still '${state:-absent}' after ${TIMEOUT}s (no row: is the Event Grid subscription deployed and decimate running? see docs/operations.md)" "$show_row"
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    hint="the pipeline is slow or stuck at stage ${row[1]:-?}"
+    [ -n "$state" ] || hint="no row: is the Event Grid subscription deployed and decimate running?"
+    fail "ledger row of $BLOB still '${state:-absent}' after ${TIMEOUT}s ($hint; see docs/operations.md)" "$show_row"
+  fi
   sleep "$INTERVAL"
 done
 mseed_paths=("${row[@]:3}")
