@@ -383,6 +383,7 @@ output functionAppHostName string = functionApp.outputs.defaultHostName
 output pipelineStorageAccountName string = storage.outputs.pipelineAccountName
 output rawContainerName string = rawContainerName
 output convertQueueName string = convertQueueName
+output ledgerTableName string = ledgerTableName
 output shareStorageAccountName string = storage.outputs.shareAccountName
 output shareName string = shareName
 output shareMountPath string = shareMountPath

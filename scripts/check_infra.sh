@@ -3,7 +3,7 @@
 #   1. every infra/**/*.bicep parses (pycep-parser, the parser checkov itself uses)
 #   2. checkov on infra/: 0 failed checks (skips only inline, with a justification)
 #   3. cloud-init schema on the VM's cloud-config, shellcheck on the scripts it installs
-#   4. bash -n + shellcheck on infra/deploy.sh and scripts/*.sh
+#   4. bash -n + shellcheck on infra/*.sh (deploy.sh, smoke.sh) and scripts/*.sh
 #   5. actionlint on .github/workflows/*.yml
 #
 # Tools live in .venv-iac (requirements-iac.txt), apart from the runtime/dev venv: checkov pins
@@ -167,7 +167,7 @@ fi
 
 # --- 4. shell scripts --------------------------------------------------------------------------
 
-step "shell: bash -n + shellcheck on infra/deploy.sh and scripts/*.sh"
+step "shell: bash -n + shellcheck on infra/*.sh and scripts/*.sh"
 mapfile -t scripts < <(find infra scripts -maxdepth 1 -name '*.sh' -type f | sort)
 for script in "${scripts[@]}"; do
   bash -n "$script" || fail "bash -n $script"

@@ -10,6 +10,13 @@ and ``{a:b}`` multi-selects deploy.sh writes), records every call as one JSON li
 
 State between calls (deployments made, code published) lives in ``$AZ_STATE`` (a JSON file).
 A command it does not know fails (exit 2), so a new az call in deploy.sh shows up in the test.
+
+For infra/smoke.sh it also plays the deployed pipeline: a blob uploaded to the raw container gets
+its ledger row (written with the app's own ``Ledger`` key and column scheme: PartitionKey the
+field, the original name in ``blob``) a few ``az storage entity query`` polls later, moving
+``received`` -> ``decimated`` -> the outcome ``$AZ_SMOKE_OUTCOME`` names (``converted``,
+default; ``failed``, with a reason; ``stuck``, never leaving ``received``), and the MiniSEED the
+row lists appears on the share one ``az storage file exists`` later.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,7 @@ OUTPUTS = {
     "bindingsBlobName": "bindings.tar.gz",
     "shareMountPath": "/mounts/ccs",
     "rawContainerName": "raw",
+    "ledgerTableName": "ledger",
     "shareStorageAccountName": "ccspassivesabc",
     "shareName": "ccs",
     "seiscompVmName": "vm-ccspassive-seiscomp",
@@ -79,6 +88,45 @@ def _option(args: list[str], *names: str) -> str | None:
 def _fail(message: str, code: int = 1) -> int:
     print(f"ERROR: {message}", file=sys.stderr)
     return code
+
+
+#: Entity queries that see no row, then one per state, before the outcome shows.
+POLLS_WITHOUT_ROW = 2
+#: ``az storage entity query --filter`` as infra/smoke.sh writes it (OData literals, '' quoted).
+_LEDGER_FILTER = re.compile(r"^PartitionKey eq '((?:[^']|'')*)' and blob eq '((?:[^']|'')*)'$")
+FAILED_REASON = "FormatError: SEG-Y binary header: sample format code 0 is not defined"
+
+
+def _ledger_row(upload: dict[str, Any], polls: int) -> dict[str, Any] | None:
+    """The ledger row the app would hold for an upload after ``polls`` queries."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from shared_code.ledger import row_key
+    from shared_code.share_layout import blob_paths, parse_blob_name
+
+    steps = ["received", "decimated", upload["outcome"]]
+    if polls <= POLLS_WITHOUT_ROW:
+        return None
+    state = steps[min(polls - POLLS_WITHOUT_ROW, len(steps)) - 1]
+    if state == "stuck":
+        state = "received"
+    name = upload["name"]
+    row = {
+        "PartitionKey": parse_blob_name(name).field,
+        "RowKey": row_key(name, upload["etag"]),
+        "blob": name,
+        "etag": upload["etag"],
+        "state": state,
+        "stage": "decimate" if state == "received" else "convert",
+        "reason": "",
+        "mseed_paths": "[]",
+        "failure_path": "",
+    }
+    if state == "converted":
+        row["mseed_paths"] = json.dumps([blob_paths(name).mseed])
+    elif state == "failed":
+        row.update(stage="decimate", reason=f"{name}: {FAILED_REASON}",
+                   failure_path=f"failed/2026-11-29/decimate-{row['RowKey']}.json")  # fmt: skip
+    return row
 
 
 def main(args: list[str]) -> int:
@@ -138,7 +186,65 @@ def main(args: list[str]) -> int:
             return _fail("the pipeline account allows no shared key: use --auth-mode login")
         if not Path(_option(args, "--file", "-f") or "").is_file():
             return _fail("no such file")
-        state.setdefault("blobs", []).append(_option(args, "--name", "-n"))
+        name = _option(args, "--name", "-n")
+        state.setdefault("blobs", []).append(name)
+        if _option(args, "--container-name", "-c") == OUTPUTS["rawContainerName"]:
+            etag = f"0x8DD{len(state['blobs']):013X}"
+            state.setdefault("uploads", []).append({
+                "name": name, "etag": etag, "polls": 0,
+                "outcome": os.environ.get("AZ_SMOKE_OUTCOME", "converted"),
+            })  # fmt: skip
+            result = {"etag": f'"{etag}"', "lastModified": "2026-11-29T16:00:00+00:00"}
+    elif command == "storage entity query":
+        if _option(args, "--auth-mode") != "login":
+            return _fail("the pipeline account allows no shared key: use --auth-mode login")
+        if _option(args, "--table-name", "-t") != OUTPUTS["ledgerTableName"]:
+            return _fail("(TableNotFound) The table specified does not exist.", 3)
+        match = _LEDGER_FILTER.match(_option(args, "--filter") or "")
+        if not match:
+            return _fail(
+                f"the stand-in az does not know the filter {_option(args, '--filter')!r}", 2
+            )
+        field, blob = (g.replace("''", "'") for g in match.groups())
+        items = []
+        for upload in state.get("uploads", []):
+            if upload["name"] == blob:
+                upload["polls"] += 1
+                row = _ledger_row(upload, upload["polls"])
+                if row and row["PartitionKey"] == field:
+                    items.append(row)
+                    if row["state"] == "converted":
+                        state.setdefault("share", {}).update(
+                            dict.fromkeys(json.loads(row["mseed_paths"]), 0)
+                        )
+        select = args[args.index("--select") + 1 :] if "--select" in args else []
+        select = list(itertools.takewhile(lambda a: not a.startswith("-"), select))
+        if select:
+            items = [{k: v for k, v in item.items() if k in select} for item in items]
+        result = {"items": items, "nextMarker": {}}
+    elif command == "storage file exists":
+        if (_option(args, "--account-name") != OUTPUTS["shareStorageAccountName"]
+                or _option(args, "--share-name", "-s") != OUTPUTS["shareName"]):  # fmt: skip
+            return _fail("(ShareNotFound) The specified share does not exist.", 3)
+        if (
+            _option(args, "--auth-mode") == "login"
+            and "--enable-file-backup-request-intent" not in args
+        ):
+            return _fail("--enable-file-backup-request-intent is required for file share OAuth")
+        if _option(args, "--auth-mode") != "login" and os.environ.get("AZ_NO_LIST_KEYS"):
+            # No credentials given: az reads the account key through ARM first.
+            return _fail(
+                "(AuthorizationFailed) The client does not have authorization to perform action "
+                "'Microsoft.Storage/storageAccounts/listKeys/action' over scope '/subscriptions/…'."
+            )
+        share = state.setdefault("share", {})
+        path = _option(args, "--path", "-p") or ""
+        # The file shows one check after the row says converted (the SMB write is visible
+        # to the REST API once closed).
+        exists = path in share and share[path] >= 1
+        if path in share:
+            share[path] += 1
+        result = {"exists": exists}
     elif command == "functionapp deployment source":
         if not Path(_option(args, "--src") or "").is_file():
             return _fail("no such file")
