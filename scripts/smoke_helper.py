@@ -41,6 +41,7 @@ SAMPLE_RATE_HZ = 1000.0
 #: Start time of the sample's data: long before any field's real data, so the smoke test's
 #: synthetic samples never overlap or interleave with a station's real record in SeisComP.
 SMOKE_START = datetime(2000, 1, 1, tzinfo=UTC)
+SMOKE_START_NS = int(SMOKE_START.timestamp()) * 1_000_000_000
 
 
 def odata_string(value: str) -> str:
@@ -94,11 +95,12 @@ def write_sample(cfg: FieldConfig, out_dir: Path) -> tuple[Path, str, str]:
 
 
 def expect(blob: str) -> list[str]:
-    """Field, share path of the MiniSEED and ledger filter of a raw blob name."""
+    """Field, share path of the MiniSEED and ledger filter of a raw blob name holding the
+    smoke sample (its data start :data:`SMOKE_START` picks the MiniSEED's day folder)."""
     field = parse_blob_name(blob).field
     return [
         field,
-        blob_paths(blob).mseed,
+        blob_paths(blob).mseed(SMOKE_START_NS),
         f"PartitionKey eq {odata_string(field)} and blob eq {odata_string(blob)}",
     ]
 

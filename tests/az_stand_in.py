@@ -100,6 +100,7 @@ FAILED_REASON = "FormatError: SEG-Y binary header: sample format code 0 is not d
 def _ledger_row(upload: dict[str, Any], polls: int) -> dict[str, Any] | None:
     """The ledger row the app would hold for an upload after ``polls`` queries."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from scripts.smoke_helper import SMOKE_START_NS
     from shared_code.ledger import row_key
     from shared_code.share_layout import blob_paths, parse_blob_name
 
@@ -122,7 +123,7 @@ def _ledger_row(upload: dict[str, Any], polls: int) -> dict[str, Any] | None:
         "failure_path": "",
     }
     if state == "converted":
-        row["mseed_paths"] = json.dumps([blob_paths(name).mseed])
+        row["mseed_paths"] = json.dumps([blob_paths(name).mseed(SMOKE_START_NS)])
     elif state == "failed":
         row.update(stage="decimate", reason=f"{name}: {FAILED_REASON}",
                    failure_path=f"failed/2026-11-29/decimate-{row['RowKey']}.json")  # fmt: skip

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.smoke_helper import SMOKE_START_NS
 from shared_code.fields import load_fields
 from shared_code.ledger import row_key
 from shared_code.share_layout import blob_paths
@@ -196,7 +197,7 @@ def test_converted_file_passes_with_seedlink_skipped(repo: Path, closed_port: in
     assert row_key(blob, uploads[0]["etag"])  # the stand-in built the row with the app's key
     # The MiniSEED the row lists, at the share layout's path for the blob, checked until it
     # exists on the deployment's share.
-    mseed = blob_paths(blob).mseed
+    mseed = blob_paths(blob).mseed(SMOKE_START_NS)
     checks = [c for c in calls if commands([c]) == ["storage file exists"]]
     assert [option(c, "--path") for c in checks] == [mseed, mseed]
     assert {option(c, "--share-name") for c in checks} == {"ccs"}
