@@ -141,8 +141,23 @@ if [ "$DEPLOY_VM" = true ]; then
   fi
 fi
 
-if ! az group show -n "$RESOURCE_GROUP" >/dev/null 2>&1; then
+# ARM answers a group the principal may not read with AuthorizationFailed and a missing one with
+# ResourceGroupNotFound: only the second is created. A location is checked against the
+# subscription's regions first (az account list-locations; skipped where even that is not
+# readable), so a typo stops here rather than half-way through.
+# https://learn.microsoft.com/cli/azure/account#az-account-list-locations
+if ! group_error=$(az group show -n "$RESOURCE_GROUP" -o none 2>&1); then
+  case "$group_error" in
+    *AuthorizationFailed*)
+      die "no rights on resource group $RESOURCE_GROUP: the deploying principal needs Owner (or Contributor and Role Based Access Control Administrator) on it: az role assignment create --assignee-object-id $DEPLOYER_ID --assignee-principal-type $DEPLOYER_TYPE --role Owner --scope /subscriptions/<subscription id>/resourceGroups/$RESOURCE_GROUP" ;;
+    *ResourceGroupNotFound*) ;;
+    *) die "cannot read resource group $RESOURCE_GROUP: $(printf '%s' "$group_error" | head -n 1)" ;;
+  esac
   [ -n "$LOCATION" ] || die "resource group $RESOURCE_GROUP does not exist: give -l LOCATION"
+  if regions=$(az account list-locations --query "[].name" -o tsv 2>/dev/null); then
+    printf '%s\n' "$regions" | grep -qx "$LOCATION" \
+      || die "location $LOCATION is not a region of this subscription: az account list-locations --query '[].name' -o tsv lists them"
+  fi
   log "creating resource group $RESOURCE_GROUP in $LOCATION"
   az group create -n "$RESOURCE_GROUP" -l "$LOCATION" -o none
 fi

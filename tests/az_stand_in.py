@@ -64,6 +64,8 @@ def _query(value: Any, query: str | None) -> Any:
     if not query:
         return value
     query = query.strip()
+    if query.startswith("[]."):  # JMESPath's list projection
+        return [_select(item, query[3:]) for item in value]
     if query.startswith("{") and query.endswith("}"):
         pairs = (item.split(":", 1) for item in query[1:-1].split(","))
         return {name.strip(): _select(value, path.strip()) for name, path in pairs}
@@ -71,6 +73,8 @@ def _query(value: Any, query: str | None) -> Any:
 
 
 def _tsv(value: Any) -> str:
+    if isinstance(value, list):  # az prints a list's items one per line
+        return "\n".join(_tsv(item) for item in value)
     if isinstance(value, dict):
         return "\t".join("" if v is None else str(v) for v in value.values())
     if isinstance(value, bool):
@@ -163,7 +167,16 @@ def main(args: list[str]) -> int:
     elif command == "account get-access-token":
         claims = {"aud": "https://management.core.windows.net/", "oid": os.environ["AZ_OID"]}
         result = {"accessToken": _jwt(claims), "tokenType": "Bearer"}
+    elif command == "account list-locations":
+        result = [{"name": name} for name in ("swedencentral", "norwayeast", "westeurope")]
     elif command == "group show":
+        if os.environ.get("AZ_NO_RIGHTS"):
+            name = _option(args, "-n")
+            return _fail(
+                "(AuthorizationFailed) The client does not have authorization to perform action "
+                f"'Microsoft.Resources/subscriptions/resourcegroups/read' over scope "
+                f"'/subscriptions/…/resourcegroups/{name}'."
+            )
         if not state.get("group"):
             name = _option(args, "-n")
             return _fail(f"(ResourceGroupNotFound) Resource group '{name}' could not be found.", 3)

@@ -191,6 +191,8 @@ def test_a_user_login_and_an_explicit_object_id(repo: Path) -> None:
         ({"feature_state": "NotRegistered"}, "az feature register --namespace Microsoft.Compute"),
         ({"oid": "not-an-object-id"}, "set CCS_DEPLOYER_OBJECT_ID"),
         ({"group_exists": False, "location": None}, "does not exist: give -l LOCATION"),
+        ({"group_exists": False, "location": "swedencentrl"}, "is not a region of this"),
+        ({"env": {"AZ_NO_RIGHTS": "1"}}, "no rights on resource group rg-ccs"),
     ],
 )
 def test_bad_input_stops_before_changing_anything(
