@@ -207,6 +207,8 @@ var names = {
 var deploymentContainerName = 'app-package'
 var bindingsContainerName = 'seiscomp'
 var bindingsBlobName = 'bindings.tar.gz'
+var vmHealthContainerName = 'vmhealth'
+var vmHealthBlobName = 'health.json'
 var shareKeySecretName = 'share-account-key'
 
 module storage 'modules/storage.bicep' = {
@@ -221,6 +223,7 @@ module storage 'modules/storage.bicep' = {
     rawContainerName: rawContainerName
     deadLetterContainerName: deadLetterContainerName
     bindingsContainerName: bindingsContainerName
+    vmHealthContainerName: vmHealthContainerName
     convertQueueName: convertQueueName
     ledgerTableName: ledgerTableName
     shareName: shareName
@@ -277,6 +280,8 @@ module functionApp 'modules/functionapp.bicep' = {
     rawContainerName: rawContainerName
     convertQueueName: convertQueueName
     ledgerTableName: ledgerTableName
+    vmHealthContainerName: storage.outputs.vmHealthContainerName
+    vmHealthBlobName: vmHealthBlobName
     shareName: shareName
     shareMountPath: shareMountPath
     fieldsConfig: fieldsConfig
@@ -354,6 +359,8 @@ module seiscompVm 'modules/seiscomp-vm.bicep' = if (deploySeiscompVm) {
     pipelineAccountName: storage.outputs.pipelineAccountName
     bindingsContainerName: bindingsContainerName
     bindingsBlobName: bindingsBlobName
+    vmHealthContainerName: storage.outputs.vmHealthContainerName
+    vmHealthBlobName: vmHealthBlobName
     seiscompVersion: seiscompVersion
     seiscompSha256: seiscompSha256
     wireguardAddress: wireguardAddress
@@ -389,6 +396,7 @@ output shareName string = shareName
 output shareMountPath string = shareMountPath
 output bindingsContainerName string = bindingsContainerName
 output bindingsBlobName string = bindingsBlobName
+output vmHealthBlob string = '${vmHealthContainerName}/${vmHealthBlobName}'
 output eventSubscriptionDeployed bool = deployEventSubscription
 output seiscompVmName string = deploySeiscompVm ? seiscompVm!.outputs.name : ''
 output seiscompPublicIp string = deploySeiscompVm ? network!.outputs.publicIpAddress : ''

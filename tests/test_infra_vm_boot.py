@@ -199,6 +199,7 @@ class VM:
             "CCS_KEYVAULT_URI": "https://kv-ccs.vault.azure.net/",
             "CCS_SHARE_KEY_SECRET": "share-account-key",
             "CCS_BINDINGS_URL": "https://stccspipe.blob.core.windows.net/seiscomp/bindings.tar.gz",
+            "CCS_HEALTH_URL": "https://stccspipe.blob.core.windows.net/vmhealth/health.json",
             "SEISCOMP_VERSION": "7.3.1",
             "SEISCOMP_PLATFORM": "ubuntu24.04-x86_64",
             "SEISCOMP_SHA256": hashlib.sha256(self.release).hexdigest(),

@@ -20,7 +20,9 @@ Each stand-in keeps the behaviour of the real command that the scripts depend on
 - seiscomp keeps enabled/running modules; `install-deps` does what seiscomp-control.py's
   on_install_deps_linux does: `sudo sh <share/deps/<id>/<version>/install-<pkg>.sh>`.
 - curl answers the instance metadata service, Key Vault, the SeisComP download and the bindings
-  blob from files in the sandbox; any other host does not resolve (no network).
+  blob from files in the sandbox, and takes Put Blob (the VM's health file) into
+  blobstore/<container>/<blob>, each upload also appended to puts.jsonl; any other host does
+  not resolve (no network).
 """
 
 from __future__ import annotations
@@ -315,10 +317,11 @@ def install_deps(root: Path, packages: list[str]) -> int:
 
 def curl(args: list[str]) -> int:
     out_file, write_out, headers, url, fail = None, None, [], "", False
+    method, data = "GET", None
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in ("-o", "-w", "-H", "--retry", "--noproxy"):
+        if arg in ("-o", "-w", "-H", "--retry", "--noproxy", "--max-time", "-X", "--data-binary"):
             value = args[i + 1]
             if arg == "-o":
                 out_file = value
@@ -326,6 +329,11 @@ def curl(args: list[str]) -> int:
                 write_out = value
             elif arg == "-H":
                 headers.append(value)
+            elif arg == "-X":
+                method = value
+            elif arg == "--data-binary":
+                # curl reads "@file" from the file (curl(1), --data-binary).
+                data = Path(value[1:]).read_bytes() if value.startswith("@") else value.encode()
             i += 2
             continue
         if arg.startswith("-") and not arg.startswith("--"):
@@ -333,7 +341,7 @@ def curl(args: list[str]) -> int:
         elif not arg.startswith("-"):
             url = arg
         i += 1
-    code, body = respond(url, headers)
+    code, body = put(url, headers, data) if method == "PUT" else respond(url, headers)
     if code == 0:
         print(f"curl: (6) Could not resolve host: {url}", file=sys.stderr)
         return 6
@@ -347,6 +355,26 @@ def curl(args: list[str]) -> int:
     if write_out:
         print(write_out.replace("%{http_code}", str(code)), end="")
     return 0
+
+
+def put(url: str, headers: list[str], data: bytes | None) -> tuple[int, bytes]:
+    """Put Blob as the storage service checks it (learn.microsoft.com/rest/api/storageservices/
+    put-blob): the identity's bearer token, x-ms-version and x-ms-blob-type; 201 Created."""
+    if ".blob.core.windows.net/" not in url:
+        return 0, b""
+    if "Authorization: Bearer token-for-https://storage.azure.com/" not in headers:
+        return 401, b""
+    if "x-ms-blob-type: BlockBlob" not in headers or not any(
+        h.startswith("x-ms-version: ") for h in headers
+    ):
+        return 400, b""
+    container, blob = url.split(".blob.core.windows.net/", 1)[1].split("/", 1)
+    target = S / "blobstore" / container / blob
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data or b"")
+    with (S / "puts.jsonl").open("a") as out:
+        out.write(json.dumps({"url": url, "headers": headers, "body": (data or b"").decode()}) + "\n")
+    return 201, b""
 
 
 def respond(url: str, headers: list[str]) -> tuple[int, bytes]:

@@ -24,6 +24,8 @@ param deploymentContainerName string
 param rawContainerName string
 param convertQueueName string
 param ledgerTableName string
+param vmHealthContainerName string
+param vmHealthBlobName string
 param shareName string
 param shareMountPath string
 param fieldsConfig string
@@ -60,6 +62,10 @@ resource pipelineAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing
 
     resource raw 'containers' existing = {
       name: rawContainerName
+    }
+
+    resource vmHealth 'containers' existing = {
+      name: vmHealthContainerName
     }
   }
 
@@ -162,6 +168,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RAW_CONTAINER', value: rawContainerName }
         { name: 'CONVERT_QUEUE', value: convertQueueName }
         { name: 'LEDGER_TABLE', value: ledgerTableName }
+        { name: 'VM_HEALTH_CONTAINER', value: vmHealthContainerName }
+        { name: 'VM_HEALTH_BLOB', value: vmHealthBlobName }
         { name: 'SHARE_ROOT', value: shareMountPath }
         { name: 'FIELDS_CONFIG', value: fieldsConfig }
         { name: 'SEAM_TIMEOUT_MINUTES', value: string(seamTimeoutMinutes) }
@@ -222,6 +230,17 @@ resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
 resource rawReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::blobService::raw.id, site.id, roles.blobDataReader)
   scope: pipelineAccount::blobService::raw
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
+    principalId: site.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The SeisComP VM's health file (published by the VM): read only, for the status endpoint.
+resource vmHealthReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::blobService::vmHealth.id, site.id, roles.blobDataReader)
+  scope: pipelineAccount::blobService::vmHealth
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
     principalId: site.identity.principalId

@@ -8,7 +8,8 @@
 // goes into it.
 //
 // No secret is passed in: the VM fetches the share key from Key Vault and the bindings archive
-// from blob storage with its managed identity, and generates its WireGuard private key itself.
+// from blob storage with its managed identity, publishes its health file the same way, and
+// generates its WireGuard private key itself.
 
 param location string
 param tags object
@@ -26,6 +27,9 @@ param shareMountPath string
 param pipelineAccountName string
 param bindingsContainerName string
 param bindingsBlobName string
+@description('Container the VM publishes its provisioning health file to (the function app reads it).')
+param vmHealthContainerName string
+param vmHealthBlobName string
 param seiscompVersion string
 param seiscompSha256 string
 param wireguardAddress string
@@ -47,6 +51,7 @@ param seiscompPlatform string = 'ubuntu24.04-x86_64'
 var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 }
 var storageSuffix = environment().suffixes.storage
 
@@ -67,6 +72,10 @@ resource pipelineAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing
     resource bindings 'containers' existing = {
       name: bindingsContainerName
     }
+
+    resource vmHealth 'containers' existing = {
+      name: vmHealthContainerName
+    }
   }
 }
 
@@ -82,6 +91,7 @@ var vmEnvironmentLines = [
   'CCS_KEYVAULT_URI=${vault.properties.vaultUri}'
   'CCS_SHARE_KEY_SECRET=${shareKeySecretName}'
   'CCS_BINDINGS_URL=https://${pipelineAccountName}.blob.${storageSuffix}/${bindingsContainerName}/${bindingsBlobName}'
+  'CCS_HEALTH_URL=https://${pipelineAccountName}.blob.${storageSuffix}/${vmHealthContainerName}/${vmHealthBlobName}'
   'SEISCOMP_VERSION=${seiscompVersion}'
   'SEISCOMP_PLATFORM=${seiscompPlatform}'
   'SEISCOMP_SHA256=${seiscompSha256}'
@@ -190,6 +200,18 @@ resource bindingsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: pipelineAccount::blobService::bindings
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
+    principalId: vm.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Writes its provisioning health file (Put Blob) into the vmhealth container and nowhere else:
+// not the bindings container, whose archive it only reads.
+resource vmHealthWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineAccount::blobService::vmHealth.id, vm.id, roles.blobDataContributor)
+  scope: pipelineAccount::blobService::vmHealth
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
     principalId: vm.identity.principalId
     principalType: 'ServicePrincipal'
   }

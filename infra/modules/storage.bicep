@@ -1,7 +1,7 @@
 // Three storage accounts, each with one job:
 //   host      AzureWebJobsStorage (keys, timer leases) and the Flex deployment package container
 //   pipeline  raw uploads, Event Grid dead letters, the convert queue (+ poison), the ledger table,
-//             the SeisComP bindings archive; identity-only (shared key disabled)
+//             the SeisComP bindings archive, the SeisComP VM's health file; identity-only (shared key disabled)
 //   share     the Azure Files share the function app and the VM mount; SMB mounts authenticate
 //             with the account key only, so this account keeps shared key enabled and holds
 //             nothing else
@@ -16,6 +16,7 @@ param deploymentContainerName string
 param rawContainerName string
 param deadLetterContainerName string
 param bindingsContainerName string
+param vmHealthContainerName string
 param convertQueueName string
 param ledgerTableName string
 param shareName string
@@ -141,6 +142,14 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 resource bindingsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: pipelineBlob
   name: bindingsContainerName
+  properties: { publicAccess: 'None' }
+}
+
+// The SeisComP VM writes its provisioning health file here (its only write access); the
+// function app's status endpoint reads it.
+resource vmHealthContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: pipelineBlob
+  name: vmHealthContainerName
   properties: { publicAccess: 'None' }
 }
 
@@ -289,6 +298,7 @@ output shareAccountName string = shareAccount.name
 output rawContainerName string = rawContainer.name
 output deadLetterContainerName string = deadLetterContainer.name
 output bindingsContainerName string = bindingsContainer.name
+output vmHealthContainerName string = vmHealthContainer.name
 output convertQueueName string = convertQueue.name
 output convertPoisonQueueName string = convertPoisonQueue.name
 output ledgerTableName string = ledgerTable.name
