@@ -64,8 +64,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status(req: func.HttpRequest) -> func.HttpResponse:
     """Ledger query: ``?field=&state=&since=&until=``; JSON with per-field/state counts and the
-    matching rows (newest last, at most MAX_STATUS_ROWS)."""
+    matching rows (newest last, at most MAX_STATUS_ROWS), and ``vm``: the SeisComP VM's
+    provisioning health as it last published it (shared_code.vm_health)."""
     from shared_code.ledger import STATES, Ledger
+    from shared_code.vm_health import read_vm_health
 
     field = (req.params.get("field") or "").strip().lower() or None
     state = (req.params.get("state") or "").strip().lower() or None
@@ -76,7 +78,8 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
         until = parse_since(req.params.get("until"))
     except ValueError as exc:
         return _json({"error": f"since/until {exc}"}, 400)
-    ledger = Ledger.from_settings(_settings())
+    settings = _settings()
+    ledger = Ledger.from_settings(settings)
     rows = ledger.query(field=field, state=state, since=since, until=until)
     counts: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -89,6 +92,7 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
             "counts": counts,
             "truncated": len(rows) > MAX_STATUS_ROWS,
             "rows": rows[-MAX_STATUS_ROWS:],
+            "vm": read_vm_health(settings),
         }
     )
 

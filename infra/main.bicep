@@ -280,7 +280,7 @@ module functionApp 'modules/functionapp.bicep' = {
     rawContainerName: rawContainerName
     convertQueueName: convertQueueName
     ledgerTableName: ledgerTableName
-    vmHealthContainerName: storage.outputs.vmHealthContainerName
+    vmHealthContainerName: vmHealthContainerName
     vmHealthBlobName: vmHealthBlobName
     shareName: shareName
     shareMountPath: shareMountPath
@@ -359,7 +359,7 @@ module seiscompVm 'modules/seiscomp-vm.bicep' = if (deploySeiscompVm) {
     pipelineAccountName: storage.outputs.pipelineAccountName
     bindingsContainerName: bindingsContainerName
     bindingsBlobName: bindingsBlobName
-    vmHealthContainerName: storage.outputs.vmHealthContainerName
+    vmHealthContainerName: vmHealthContainerName
     vmHealthBlobName: vmHealthBlobName
     seiscompVersion: seiscompVersion
     seiscompSha256: seiscompSha256

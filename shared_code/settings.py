@@ -25,6 +25,9 @@ DEFAULTS: dict[str, str | None] = {
     "RAW_CONTAINER": "raw",
     "CONVERT_QUEUE": "convert",
     "LEDGER_TABLE": "ledger",
+    # Where the SeisComP VM publishes its provisioning health file (same account as the rest).
+    "VM_HEALTH_CONTAINER": "vmhealth",
+    "VM_HEALTH_BLOB": "health.json",
     "SHARE_ROOT": None,
     "FIELDS_CONFIG": "config/fields.toml",
     "SEAM_TIMEOUT_MINUTES": "30",
@@ -69,6 +72,8 @@ class Settings:
     raw_container: str
     convert_queue: str
     ledger_table: str
+    vm_health_container: str
+    vm_health_blob: str
     share_root: Path
     fields_config: Path
     seam_timeout_minutes: float
@@ -99,6 +104,18 @@ def _table_name(name: str, value: str) -> str:
     if not (3 <= len(value) <= 63 and value[0].isalpha() and value.isalnum() and value.isascii()):
         raise SettingsError(
             f"setting {name}={value!r}: must be 3-63 letters and digits, starting with a letter"
+        )
+    return value
+
+
+def _blob_name(name: str, value: str) -> str:
+    # Azure's rule for blob names: 1-1024 characters, and names ending in a dot or a slash are
+    # to be avoided
+    # ("Naming and Referencing Containers, Blobs, and Metadata", learn.microsoft.com/rest/api/
+    # storageservices/naming-and-referencing-containers--blobs--and-metadata).
+    if len(value) > 1024 or value.endswith((".", "/", "\\")):
+        raise SettingsError(
+            f"setting {name}={value!r}: must be at most 1024 characters, not ending in . / or \\"
         )
     return value
 
@@ -169,6 +186,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raw_container=_storage_name("RAW_CONTAINER", get("RAW_CONTAINER")),
         convert_queue=_storage_name("CONVERT_QUEUE", get("CONVERT_QUEUE")),
         ledger_table=_table_name("LEDGER_TABLE", get("LEDGER_TABLE")),
+        vm_health_container=_storage_name("VM_HEALTH_CONTAINER", get("VM_HEALTH_CONTAINER")),
+        vm_health_blob=_blob_name("VM_HEALTH_BLOB", get("VM_HEALTH_BLOB")),
         share_root=share_root,
         fields_config=fields_config,
         seam_timeout_minutes=_positive_number("SEAM_TIMEOUT_MINUTES", get("SEAM_TIMEOUT_MINUTES")),

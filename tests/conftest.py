@@ -47,6 +47,7 @@ def pipeline_env(azurite_conn: str, share: Path, unique: str) -> dict[str, str]:
         "RAW_CONTAINER": f"raw{unique}",
         "CONVERT_QUEUE": f"convert{unique}",
         "LEDGER_TABLE": f"ledger{unique}",
+        "VM_HEALTH_CONTAINER": f"vmhealth{unique}",
         "SHARE_ROOT": str(share),
         "FIELDS_CONFIG": str(ROOT / "config" / "fields.toml"),
     }

@@ -177,6 +177,8 @@ def test_setting_values_follow_the_template_parameters() -> None:
         "RAW_CONTAINER": "rawContainerName",
         "CONVERT_QUEUE": "convertQueueName",
         "LEDGER_TABLE": "ledgerTableName",
+        "VM_HEALTH_CONTAINER": "vmHealthContainerName",
+        "VM_HEALTH_BLOB": "vmHealthBlobName",
         "SHARE_ROOT": "shareMountPath",
         "FIELDS_CONFIG": "fieldsConfig",
         "SEAM_TIMEOUT_MINUTES": "string(seamTimeoutMinutes)",
@@ -204,6 +206,17 @@ def test_names_match_the_code_defaults() -> None:
     assert main["seamTimeoutMinutes"] == int(settings.DEFAULTS["SEAM_TIMEOUT_MINUTES"] or 0)
     assert main["reconcileGraceMinutes"] == int(settings.DEFAULTS["RECONCILE_GRACE_MINUTES"] or 0)
     assert main["retentionDays"] == int(settings.DEFAULTS["RETENTION_DAYS"] or 0)
+    main_vars = variables(INFRA / "main.bicep")
+    assert main_vars["vmHealthContainerName"] == settings.DEFAULTS["VM_HEALTH_CONTAINER"]
+    assert main_vars["vmHealthBlobName"] == settings.DEFAULTS["VM_HEALTH_BLOB"]
+    # The VM puts its health file where the app reads it.
+    vm_args = module_args("seiscompVm")
+    assert vm_args["vmHealthContainerName"] == "vmHealthContainerName"
+    assert vm_args["vmHealthBlobName"] == "vmHealthBlobName"
+    assert (
+        "'CCS_HEALTH_URL=https://${pipelineAccountName}.blob.${storageSuffix}/"
+        "${vmHealthContainerName}/${vmHealthBlobName}'"
+    ) in text(MODULES / "seiscomp-vm.bicep")
     # The names must be valid where the code validates them.
     for name in ("rawContainerName", "convertQueueName"):
         settings._storage_name(name, main[name])
@@ -215,6 +228,7 @@ def test_storage_declares_the_containers_queues_and_table() -> None:
         ("containers", "rawContainerName"),
         ("containers", "deadLetterContainerName"),
         ("containers", "deploymentContainerName"),
+        ("containers", "vmHealthContainerName"),
         ("queues", "convertQueueName"),
         ("queues", "'${convertQueueName}-poison'"),
         ("tables", "ledgerTableName"),
@@ -369,6 +383,7 @@ def test_roles_are_least_privilege() -> None:
         ("hostAccount", "blobDataOwner"),
         ("hostAccount", "tableDataContributor"),
         ("pipelineAccount::blobService::raw", "blobDataReader"),
+        ("pipelineAccount::blobService::vmHealth", "blobDataReader"),
         ("pipelineAccount::queueService::convert", "queueDataContributor"),
         ("pipelineAccount::queueService::convertPoison", "queueDataReader"),
         ("pipelineAccount::queueService::convertPoison", "queueDataMessageSender"),
@@ -379,7 +394,12 @@ def test_roles_are_least_privilege() -> None:
     assert vm == {
         ("vault::shareKey", "keyVaultSecretsUser"),
         ("pipelineAccount::blobService::bindings", "blobDataReader"),
+        # Writes its health file, in its own container only: never the bindings it reads.
+        ("pipelineAccount::blobService::vmHealth", "blobDataContributor"),
     }
+    vm_source = text(MODULES / "seiscomp-vm.bicep")
+    assert "name: vmHealthContainerName" in block(vm_source, "resource vmHealth ")
+    assert "name: bindingsContainerName" in block(vm_source, "resource bindings ")
 
 
 # --- monitoring -----------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ APP_CALLS: dict[tuple[str, str], str] = {
     ("pipeline.redrive_blob", "get_blob_properties"): "pipelineAccount::blobService::raw",
     ("reconcile.find_unfinished", "list_blobs"): "pipelineAccount::blobService::raw",
     ("health.check_blob", "get_container_properties"): "pipelineAccount::blobService::raw",
+    ("vm_health.read_vm_health", "download_blob"): "pipelineAccount::blobService::vmHealth",
     ("pipeline.handle_blob_created", "send_message"): "pipelineAccount::queueService::convert",
     ("pipeline.replay_failure_record", "send_message"): "pipelineAccount::queueService::convert",
     ("health.check_queue", "get_queue_properties"): "pipelineAccount::queueService::convert",

@@ -14,6 +14,7 @@ BASE = {"SHARE_ROOT": "/tmp/share", "PIPELINE_STORAGE": "UseDevelopmentStorage=t
 def test_defaults_and_local_values() -> None:
     s = load_settings(BASE)
     assert s.raw_container == "raw" and s.convert_queue == "convert"
+    assert (s.vm_health_container, s.vm_health_blob) == ("vmhealth", "health.json")
     assert s.storage.connection_string == "UseDevelopmentStorage=true"
     assert s.fields_config.is_file()
 
@@ -37,6 +38,9 @@ def test_identity_based_storage() -> None:
         ({"CONVERT_QUEUE": "Bad_Name"}, "CONVERT_QUEUE"),
         ({"RAW_CONTAINER": "ab"}, "RAW_CONTAINER"),
         ({"LEDGER_TABLE": "led-ger"}, "LEDGER_TABLE"),
+        ({"VM_HEALTH_CONTAINER": "VM_Health"}, "VM_HEALTH_CONTAINER"),
+        ({"VM_HEALTH_BLOB": "health/"}, "VM_HEALTH_BLOB"),
+        ({"VM_HEALTH_BLOB": "h" * 1025}, "VM_HEALTH_BLOB"),
         ({"RETENTION_DAYS": "soon"}, "RETENTION_DAYS"),
         ({"SEAM_TIMEOUT_MINUTES": "-1"}, "SEAM_TIMEOUT_MINUTES"),
         ({"FIELDS_CONFIG": "/nonexistent/fields.toml"}, "FIELDS_CONFIG"),

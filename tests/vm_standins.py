@@ -373,7 +373,8 @@ def put(url: str, headers: list[str], data: bytes | None) -> tuple[int, bytes]:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data or b"")
     with (S / "puts.jsonl").open("a") as out:
-        out.write(json.dumps({"url": url, "headers": headers, "body": (data or b"").decode()}) + "\n")
+        entry = {"url": url, "headers": headers, "body": (data or b"").decode()}
+        out.write(json.dumps(entry) + "\n")
     return 201, b""
 
 
