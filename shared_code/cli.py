@@ -38,7 +38,7 @@ def _etag(path: Path) -> str:
     """A local file's version, as a blob's ETag is: size and modification time. Cheap on a
     multi-GB file, and a rewritten file gets a new one."""
     st = path.stat()
-    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}"
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -70,7 +70,7 @@ def cmd_process(args: argparse.Namespace) -> int:
                 container="local",
                 name=blob,
                 etag=etag,
-                event_id=f"cli-{etag.strip(chr(34))[:12]}",
+                event_id=f"cli-{etag[:12]}",
                 event_time=datetime.now(UTC).isoformat(),
             )
             request, dec = decimate_file(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from shared_code.etags import canonical_etag
+
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 _SUBJECT_PREFIX = "/blobServices/default/containers/"
 
@@ -72,7 +74,7 @@ def parse_blob_created(payload: dict[str, Any]) -> BlobCreatedEvent:
         container=container,
         blob_name=blob_name,
         url=url,
-        etag=str(data.get("eTag") or data.get("etag") or ""),
+        etag=canonical_etag(str(data.get("eTag") or data.get("etag") or "")),
         content_length=int(length) if isinstance(length, int | float) else None,
         schema="CloudEvents" if cloud else "EventGrid",
         payload=payload,
@@ -136,7 +138,7 @@ def make_event_grid_event(
             "api": "PutBlob",
             "clientRequestId": str(uuid.uuid4()),
             "requestId": str(uuid.uuid4()),
-            "eTag": etag,
+            "eTag": canonical_etag(etag),
             "contentType": "application/octet-stream",
             "contentLength": content_length,
             "blobType": "BlockBlob",

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared_code.etags import canonical_etag
 from shared_code.share_layout import FAILED, blob_key, failure_path, resolve, write_atomic
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def record_failure(
 ) -> str:
     """Write (or update) the failure record; returns its share-relative path."""
     when = (now or datetime.now(UTC)).astimezone(UTC)
+    etag = canonical_etag(etag)
     key = blob_key(blob, etag, message or "")
     relative = failure_path(when.strftime("%Y-%m-%d"), stage, key)
     attempts = 1

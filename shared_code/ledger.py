@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared_code.etags import canonical_etag
 from shared_code.share_layout import blob_key
 
 if TYPE_CHECKING:
@@ -55,21 +56,9 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _CLAIM_RETRIES = 5
 
 
-def normalize_etag(etag: str) -> str:
-    """The ETag without quotes or weak prefix.
-
-    Event Grid's ``data.eTag`` is ``0x8DC...``; the blob SDK's ``properties.etag`` is
-    ``"0x8DC..."`` (quoted). Both must map to the same ledger row.
-    """
-    value = (etag or "").strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
-
-
 def row_key(blob: str, etag: str) -> str:
     """The RowKey for a blob version: safe for Table keys whatever the blob name holds."""
-    return blob_key(blob, normalize_etag(etag))
+    return blob_key(blob, canonical_etag(etag))
 
 
 def _iso(value: Any) -> Any:
@@ -192,7 +181,7 @@ class Ledger:
                     "PartitionKey": pk,
                     "RowKey": rk,
                     "blob": blob,
-                    "etag": normalize_etag(etag),
+                    "etag": canonical_etag(etag),
                     "attempts": 1,
                     "created": now,
                     "decimated_path": "",
@@ -249,7 +238,7 @@ class Ledger:
                 "PartitionKey": field,
                 "RowKey": row_key(blob, etag),
                 "blob": blob,
-                "etag": normalize_etag(etag),
+                "etag": canonical_etag(etag),
                 "updated": datetime.now(UTC),
                 **values,
             },

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from shared_code.etags import canonical_etag
+
 VERSION = 1
 
 
@@ -21,7 +23,11 @@ class MessageError(ValueError):
 
 @dataclass(frozen=True)
 class SourceBlob:
-    """Where the decimated file came from, so an operator can trace it back."""
+    """Where the decimated file came from, so an operator can trace it back.
+
+    ``etag`` is kept canonical (:func:`shared_code.etags.canonical_etag`) whoever builds it
+    (an event, a queue message queued before, the CLI), since ``name@etag`` owns seam claims.
+    """
 
     url: str
     container: str
@@ -29,6 +35,9 @@ class SourceBlob:
     etag: str
     event_id: str
     event_time: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "etag", canonical_etag(self.etag))
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,7 @@ def redrive_blob(settings: Settings, blob_name: str) -> StageReport | None:
     Builds the same event Azure Storage would publish from the blob's current properties;
     the ledger lets it through even if that version finished before (replay, reconciliation).
     """
+    from shared_code.etags import canonical_etag
     from shared_code.events import make_event_grid_event
     from shared_code.storage import blob_service
 
@@ -287,7 +288,8 @@ def redrive_blob(settings: Settings, blob_name: str) -> StageReport | None:
     props = service.get_blob_client(settings.raw_container, blob_name).get_blob_properties()
     event = make_event_grid_event(
         account_url=service.url, container=settings.raw_container, blob_name=blob_name,
-        etag=str(props.etag), content_length=int(props.size), event_time=props.creation_time,
+        etag=canonical_etag(props.etag), content_length=int(props.size),
+        event_time=props.creation_time,
         event_id=f"redrive-{uuid.uuid4()}",
     )  # fmt: skip
     return handle_blob_created(event, settings, redrive=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared_code import telemetry
+from shared_code.etags import canonical_etag
 from shared_code.ledger import (
     CONVERTED,
     DECIMATED,
@@ -125,7 +126,7 @@ def find_unfinished(
         except BlobNameError:
             log.debug("reconcile: %s skipped, not a pipeline blob name", blob.name)
             continue
-        etag = str(blob.etag or "")
+        etag = canonical_etag(blob.etag)
         row = by_key.get((field_name, row_key(blob.name, etag)))
         if row is None:
             state, reason = "missing", "no ledger row: the event never arrived"

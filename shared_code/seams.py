@@ -55,6 +55,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from shared_code.dsp import DecimationPlan, decimate, extended, output_span
+from shared_code.etags import canonical_etag
 from shared_code.share_layout import STATE, atomic_writer, resolve
 from shared_code.waveforms import NS_PER_S, TraceMeta
 
@@ -154,7 +155,7 @@ class SeamStore:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            return _read_owner(path) == owner
+            return _same_version(_read_owner(path), owner)
         # UTF-8 whatever the locale: the owner holds the blob name, which may be 小文件.sgy.
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(owner)
@@ -196,6 +197,13 @@ def read_edge(
     meta.update(json.loads(np.lib.format.read_array(fh, allow_pickle=False).tobytes()))
     data = np.lib.format.read_array(fh, allow_pickle=False) if with_data else None
     return meta, data
+
+
+def _same_version(held: str, owner: str) -> bool:
+    # Claims written before ETags were canonical may hold the SDK's quoted ETag
+    # ("blob@\"0x8D..\"") for the version an event names bare: the same version.
+    blob, _, etag = held.rpartition("@")
+    return f"{blob}@{canonical_etag(etag)}" == owner if blob else held == owner
 
 
 def _read_owner(path: Path) -> str:

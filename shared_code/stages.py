@@ -117,6 +117,8 @@ def decimate_file(
     if size == 0:
         raise InputError(f"{blob_name}: empty file (0 bytes)")
     target = cfg.target_rate_hz if target_rate_hz is None else target_rate_hz
+    # The version that owns this file's seam claims; SourceBlob keeps its ETag canonical, so
+    # an Event Grid delivery and a redrive of the same version are one owner.
     owner = f"{blob_name}@{source.etag}"
     # A compressed upload is decompressed beside the raw spool, on the share's staging area.
     with (

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared_code.etags import wire_etag
 from shared_code.settings import Settings, StorageConnection
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def download_blob(settings: Settings, container: str, blob_name: str, etag: str,
     client = blob_service(settings.storage).get_blob_client(container, blob_name)
     kwargs: dict[str, Any] = {"max_concurrency": 1}
     if etag:
-        kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
+        kwargs.update(etag=wire_etag(etag), match_condition=MatchConditions.IfNotModified)
     try:
         downloader = client.download_blob(**kwargs)
         with open(dest, "wb") as fh:

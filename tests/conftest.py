@@ -10,6 +10,7 @@ import pytest
 
 from scripts import azurite
 from shared_code.share_layout import ensure_layout
+from tests.azure_events import DOC_ETAG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,7 @@ class LocalPipeline:
         return {"etag": str(client.get_blob_properties().etag), "size": len(payload)}
 
     def event(
-        self, blob_name: str, etag: str = '"0x0"', size: int = 1, container: str | None = None
+        self, blob_name: str, etag: str = DOC_ETAG, size: int = 1, container: str | None = None
     ) -> dict:
         from shared_code.events import make_event_grid_event
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared_code import ledger as ledger_module
-from shared_code.ledger import Ledger, normalize_etag, row_key
+from shared_code.etags import canonical_etag
+from shared_code.ledger import Ledger, row_key
 from shared_code.settings import load_settings
 
 pytestmark = pytest.mark.azurite
@@ -33,7 +34,7 @@ def test_row_key_is_table_safe_and_etag_quote_insensitive() -> None:
     key = row_key(BLOB, f'"{ETAG}"')
     assert key == row_key(BLOB, ETAG)
     assert not any(c in key for c in "/\\#?") and all(ord(c) >= 32 for c in key)
-    assert normalize_etag('W/"0x1"') == "0x1"
+    assert canonical_etag('W/"0x1"') == "0x1"
 
 
 def test_new_blob_then_duplicate_delivery(ledger: Ledger) -> None:
