@@ -81,9 +81,13 @@ def max_polling_interval() -> float:
 class PollingBackoff:
     """The Functions host's wait between polls of a queue that had no message, in s.
 
-    A port of azure-webjobs-sdk ``Timers/RandomizedExponentialBackoffStrategy.GetNextDelay``
-    as ``QueueListener`` uses it (``new RandomizedExponentialBackoffStrategy(
-    QueuePollingIntervals.Minimum, maxPollingInterval)``, so the step is the 100 ms minimum):
+    A port of ``GetNextDelay`` in Azure/azure-webjobs-sdk
+    src/Microsoft.Azure.WebJobs.Host/Timers/RandomizedExponentialBackoffStrategy.cs as the
+    Storage Queues extension's ``QueueListener`` (Azure/azure-sdk-for-net,
+    Microsoft.Azure.WebJobs.Extensions.Storage.Queues) uses it: ``new
+    RandomizedExponentialBackoffStrategy(QueuePollingIntervals.Minimum, maximumInterval)``, so
+    the step is the 100 ms minimum, and ``GetNextDelay(executionSucceeded:
+    _foundMessageSinceLastDelay)`` only after an empty poll:
     after a poll that found a message the next wait is the minimum; after each empty poll it
     grows to ``minimum + U[0.8, 1.2) * 2**(k-1) * minimum`` (k = 1, 2, ...) until that reaches
     the maximum, and then stays there until a message is found. The listener polls again at
