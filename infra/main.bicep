@@ -91,6 +91,11 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Flex Consumption: always-ready instances kept for each of decimate and convert (0 = both scale to zero; a file after a quiet spell then waits for a cold start). Billed while idle: see docs/deployment.md.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyInstances int = 0
+
 // ---------------------------------------------------------------------------------------------
 // Data lifecycle: the pipeline never deletes raw data; storage tiers it down
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +278,7 @@ module functionApp 'modules/functionapp.bicep' = {
     pythonVersion: pythonVersion
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    alwaysReadyInstances: alwaysReadyInstances
     hostAccountName: storage.outputs.hostAccountName
     pipelineAccountName: storage.outputs.pipelineAccountName
     shareAccountName: storage.outputs.shareAccountName

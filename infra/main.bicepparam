@@ -12,6 +12,10 @@ param fieldNames = [
   'oseberg'
 ]
 
+// Always-ready instances for each of decimate and convert: 0 scales to zero (cold start after a
+// quiet spell), 1 keeps one warm instance per function, billed around the clock (docs/deployment.md).
+param alwaysReadyInstances = 0
+
 param alertEmail = 'seismic-ops@example.com'
 param noMiniseedWindowMinutes = 60
 

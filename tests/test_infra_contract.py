@@ -312,6 +312,55 @@ def test_functions_and_bindings_match_the_infrastructure() -> None:
     assert trigger["connection"] == settings.STORAGE_CONNECTION
 
 
+def decorated_bounds(name: str) -> tuple[int, int]:
+    """@minValue / @maxValue of a main.bicep parameter."""
+    m = re.search(
+        rf"@minValue\((\d+)\)\n@maxValue\((\d+)\)\nparam {name} ", text(INFRA / "main.bicep")
+    )
+    assert m, f"{name} has no @minValue/@maxValue"
+    return int(m[1]), int(m[2])
+
+
+def test_always_ready_instances_are_a_parameter_for_the_functions_on_a_files_path() -> None:
+    # Plumbed main.bicepparam -> main.bicep -> functionapp.bicep; scale to zero by default.
+    assert params(INFRA / "main.bicep")["alwaysReadyInstances"] == 0
+    assert re.search(r"^param alwaysReadyInstances = \d+$", text(INFRA / "main.bicepparam"), re.M)
+    assert module_args("functionApp")["alwaysReadyInstances"] == "alwaysReadyInstances"
+    assert "alwaysReadyInstances" in params(MODULES / "functionapp.bicep")
+    module = text(MODULES / "functionapp.bicep")
+    listed = re.search(r"^var pipelineFunctions = \[(.*?)^\]", module, re.M | re.S)
+    assert listed
+    names = re.findall(r"'(\w+)'", listed[1])
+    # Exactly the functions a file passes through (its Event Grid and queue triggers), as the
+    # host indexes them: per-function scaling names them 'function:<name>'; none of them is in
+    # the http/blob/durable groups.
+    on_path = {
+        name
+        for name, bindings in indexed_functions().items()
+        if any(b["type"] in ("eventGridTrigger", "queueTrigger") for b in bindings)
+    }
+    assert sorted(names) == sorted(on_path) == ["convert", "decimate"]
+    config = block(module, "var alwaysReady = [for fn in pipelineFunctions:")
+    assert "name: 'function:${fn}'" in config
+    assert "instanceCount: alwaysReadyInstances" in config
+    scale = block(module, "scaleAndConcurrency:")
+    assert "alwaysReady: alwaysReadyInstances > 0 ? alwaysReady : []" in scale
+    # All always-ready instances fit under the smallest allowed maximumInstanceCount.
+    low, high = decorated_bounds("alwaysReadyInstances")
+    assert low == 0
+    assert len(names) * high <= decorated_bounds("maximumInstanceCount")[0]
+
+
+def test_queue_polling_interval_is_set_deliberately_and_documented() -> None:
+    from scripts.local_host import max_polling_interval, parse_timespan
+
+    raw = json.loads(text(ROOT / "host.json"))["extensions"]["queues"]["maxPollingInterval"]
+    assert parse_timespan(raw) == max_polling_interval() < 60.0  # under the host's default
+    for doc in (ROOT / "README.md", ROOT / "docs" / "deployment.md"):
+        assert "maxPollingInterval" in text(doc) and raw in text(doc), doc
+    assert "alwaysReadyInstances" in text(ROOT / "docs" / "deployment.md")
+
+
 def test_event_grid_subscription_targets_the_event_grid_function() -> None:
     functions = indexed_functions()
     event_grid = [

@@ -17,6 +17,7 @@ param name string
 param pythonVersion string
 param maximumInstanceCount int
 param instanceMemoryMB int
+param alwaysReadyInstances int
 param hostAccountName string
 param pipelineAccountName string
 param shareAccountName string
@@ -37,6 +38,21 @@ param keyVaultName string
 param shareKeySecretName string
 
 var shareKeySetting = 'SHARE_ACCOUNT_KEY'
+
+// Always-ready instances (scaleAndConcurrency.alwaysReady: [{ name, instanceCount }], ARM type
+// FunctionsAlwaysReadyConfig). Flex Consumption scales per function: only HTTP, Durable and
+// blob (Event Grid) triggers form groups ('http', 'durable', 'blob'); every other function is
+// named 'function:<FUNCTION_NAME>' (learn.microsoft.com/azure/azure-functions/
+// flex-consumption-how-to#set-always-ready-instance-counts). decimate (an Event Grid trigger,
+// not a blob trigger) and convert (a queue trigger) are the two on a file's path.
+var pipelineFunctions = [
+  'decimate'
+  'convert'
+]
+var alwaysReady = [for fn in pipelineFunctions: {
+  name: 'function:${fn}'
+  instanceCount: alwaysReadyInstances
+}]
 var storageSuffix = environment().suffixes.storage
 
 // Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage
@@ -144,6 +160,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReadyInstances > 0 ? alwaysReady : []
       }
       runtime: {
         name: 'python'
