@@ -2,8 +2,10 @@
 
 States: ``received`` (decimate claimed it) -> ``decimated`` (the ConvertRequest is queued) ->
 ``converted`` (MiniSEED visible on the share), or ``failed`` (``stage`` and ``reason`` say
-where and why; ``failure_path`` is the replayable record on the share), or ``superseded`` (a
-newer version of the blob replaced this one before it was read).
+where and why; ``failure_path`` is the replayable record on the share, ``event`` or
+``message`` the failed input itself, so a failure stays replayable when the share could not take
+its record), or ``superseded`` (a newer version of the blob replaced this one before it was
+read), or ``deleted`` (the blob was deleted before it was read: "source deleted").
 
 Keys: PartitionKey is the field (queries per field stay in one partition); RowKey is
 ``share_layout.blob_key(blob, etag)``, a file-name-safe key, because Table keys forbid
@@ -42,7 +44,10 @@ FAILED = "failed"
 #: A newer version of the blob appeared before decimate read this one; that version has its
 #: own row and event, this one is done with (neither an error nor a file to re-drive).
 SUPERSEDED = "superseded"
-STATES = (RECEIVED, DECIMATED, CONVERTED, FAILED, SUPERSEDED)
+#: The blob was deleted before decimate read this version: nothing left to process or replay,
+#: but unlike ``superseded`` no newer version exists; an operator sees it in ``status``.
+SOURCE_DELETED = "deleted"
+STATES = (RECEIVED, DECIMATED, CONVERTED, FAILED, SUPERSEDED, SOURCE_DELETED)
 
 #: Seconds a ``received`` claim protects a file from a duplicate delivery; longer than the
 #: function timeout (host.json ``functionTimeout``, 10 min) so a running decimate is never
@@ -51,6 +56,13 @@ DEFAULT_LEASE_SECONDS = 15 * 60
 
 #: Characters kept of a failure reason (a Table string property holds at most 32 K characters).
 MAX_REASON_CHARS = 4000
+
+#: Characters of a failed event or queue message kept in its row. A Table String property is
+#: UTF-16 of at most 64 KiB, i.e. 32 768 characters, and an entity at most 1 MiB in all
+#: ("Property types" and "Property limitations" in
+#: https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model);
+#: Event Grid events and ConvertRequests are a few KiB, so this leaves ample margin.
+MAX_INPUT_CHARS = 30_000
 
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _CLAIM_RETRIES = 5
@@ -207,7 +219,7 @@ class Ledger:
             if state == RECEIVED and lease_until is not None and lease_until > now:
                 log.info("%s (ETag %s): already in progress, duplicate ignored", blob, etag)
                 return False
-            if state in (DECIMATED, CONVERTED, SUPERSEDED) and not redrive:
+            if state in (DECIMATED, CONVERTED, SUPERSEDED, SOURCE_DELETED) and not redrive:
                 log.info("%s (ETag %s): already %s, duplicate ignored", blob, etag, state)
                 return False
             update = {
@@ -270,18 +282,51 @@ class Ledger:
              "reason": "a newer version of the blob exists"},
         )  # fmt: skip
 
-    def mark_failed(
-        self, field: str, blob: str, etag: str, *, stage: str, reason: str, failure_path: str = ""
-    ) -> None:
-        """A stage failed: ``reason`` (scrubbed, truncated) and the share-relative path of the
-        failure record an operator can replay."""
+    def mark_source_deleted(self, field: str, blob: str, etag: str, reason: str) -> None:
+        """The blob was deleted before decimate read this version: ``reason`` says so."""
         from shared_code.telemetry import scrub
 
         self._merge(
             field, blob, etag,
-            {"state": FAILED, "stage": stage, "reason": scrub(reason)[:MAX_REASON_CHARS],
-             "failure_path": failure_path, "failed_at": datetime.now(UTC)},
+            {"state": SOURCE_DELETED, "stage": "decimate",
+             "reason": scrub(reason)[:MAX_REASON_CHARS], "failed_at": datetime.now(UTC)},
         )  # fmt: skip
+
+    def mark_failed(
+        self,
+        field: str,
+        blob: str,
+        etag: str,
+        *,
+        stage: str,
+        reason: str,
+        failure_path: str = "",
+        event: dict[str, Any] | None = None,
+        message: str | None = None,
+        permanent: bool = True,
+    ) -> None:
+        """A stage failed: ``reason`` (scrubbed, truncated), the share-relative path of the
+        failure record an operator can replay (empty if the share could not take it), and the
+        failed ``event`` or queue ``message`` itself when it fits a Table property, so the row
+        alone is enough to replay (see :data:`MAX_INPUT_CHARS`)."""
+        from shared_code.telemetry import scrub
+
+        values: dict[str, Any] = {
+            "state": FAILED, "stage": stage, "reason": scrub(reason)[:MAX_REASON_CHARS],
+            "failure_path": failure_path, "failed_at": datetime.now(UTC),
+            "permanent": permanent,
+        }  # fmt: skip
+        inputs = {
+            "event": json.dumps(event, default=str) if event else "",
+            "message": message or "",
+        }
+        for name, text in inputs.items():
+            fits = len(text) <= MAX_INPUT_CHARS
+            if not fits:
+                log.warning("%s: failed %s too large for its ledger row (%d chars)",
+                            blob, name, len(text))  # fmt: skip
+            values[name] = text if fits else ""
+        self._merge(field, blob, etag, values)
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -6,9 +6,13 @@ the ledger row, reading the blob, enqueuing the message, recording failures; ``r
 and ``replay_failure_record`` run them again for the operators' tools.
 
 Failure policy: bad input (a permanent error: retrying cannot help) is recorded on the share
-under ``failed/`` and the trigger returns normally, so neither Event Grid nor the queue retries
-it; a transient error (storage or share unreachable) is recorded too and re-raised so the
-platform retries it. The raw blob is only ever read.
+under ``failed/`` and in the ledger row, and the trigger returns normally, so neither Event Grid
+nor the queue retries it; a transient error (storage or share unreachable, share full or
+read-only) is recorded too and re-raised so the platform retries it. The two records are
+written independently: a share that refuses the failure record (ENOSPC, EROFS) does not stop the
+ledger row from being marked failed, with the event or message kept in the row so it stays
+replayable. A blob deleted before it was read is neither: its row says ``deleted`` and nothing
+retries it. The raw blob is only ever read.
 """
 
 from __future__ import annotations
@@ -80,7 +84,12 @@ def handle_blob_created(
     processes a finished version again.
     """
     from shared_code.ledger import Ledger
-    from shared_code.storage import BlobChangedError, convert_queue, download_blob
+    from shared_code.storage import (
+        BlobChangedError,
+        BlobDeletedError,
+        convert_queue,
+        download_blob,
+    )
 
     telemetry.configure(settings.appinsights_connection_string)
     kind = event_type(payload)
@@ -142,6 +151,11 @@ def handle_blob_created(
                     log.info("%s: skipped, a newer version has its own event", exc)
                     ledger.mark_superseded(field_name, blob, etag)
                     return None
+                except BlobDeletedError as exc:
+                    # Permanent: no version is left to read, so no retry can help.
+                    log.warning("%s", exc)
+                    ledger.mark_source_deleted(field_name, blob, etag, str(exc))
+                    return None
                 request, report = decimate_file(
                     local, event.blob_name, settings.share_root, cfg, source,
                     operation_id=operation_id,
@@ -193,22 +207,34 @@ class _Failure:
         event: dict[str, Any] | None = None,
         message: str | None = None,
     ) -> bool:
-        """Record ``exc``; returns True if it is transient (the platform should retry)."""
+        """Record ``exc``; returns True if the platform should retry: ``exc`` is transient, or
+        neither the share nor the ledger could record it.
+
+        The share record and the ledger row are written independently, each guarded, because
+        the failing resource may be one of them (a full or read-only share, an unreachable
+        table): the one that works still records the failure."""
         transient = _is_transient(exc)
         reason = _reason(exc)
-        path = record_failure(
-            settings.share_root, stage=self.stage, reason=reason, blob=self.blob,
-            etag=self.etag, field=self.field_name, event=event, message=message,
-            permanent=not transient,
-        )  # fmt: skip
+        path = ""
+        try:
+            path = record_failure(
+                settings.share_root, stage=self.stage, reason=reason, blob=self.blob,
+                etag=self.etag, field=self.field_name, event=event, message=message,
+                permanent=not transient,
+            )  # fmt: skip
+        except Exception as share_exc:
+            log.warning("%s failure of %s: no record on the share: %s: %s", self.stage,
+                        self.blob, type(share_exc).__name__, share_exc)  # fmt: skip
+            reason = f"{reason} (failure record not written to the share: {_reason(share_exc)})"
+        marked = False
         if self.ledger is not None and self.field_name:
             try:
                 self.ledger.mark_failed(
                     self.field_name, self.blob, self.etag, stage=self.stage, reason=reason,
-                    failure_path=path,
+                    failure_path=path, event=event, message=message, permanent=not transient,
                 )  # fmt: skip
+                marked = True
             except Exception:
-                # The failure record on the share holds it; the ledger may be what is down.
                 log.warning(
                     "ledger unreachable: %s failure of %s not marked", self.stage, self.blob
                 )
@@ -216,7 +242,7 @@ class _Failure:
             self.stage, self.field_name or "unknown", ok=False,
             seconds=time.perf_counter() - self.started, reason=reason, failure_path=path,
         )  # fmt: skip
-        return transient
+        return transient or not (path or marked)
 
 
 def handle_convert_message(

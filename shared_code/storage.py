@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared_code.etags import wire_etag
+from shared_code.etags import canonical_etag, wire_etag
 from shared_code.settings import Settings, StorageConnection
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 class BlobChangedError(RuntimeError):
     """The blob's ETag no longer matches the event's: a newer version has its own event."""
+
+
+class BlobDeletedError(RuntimeError):
+    """The blob no longer exists: it was deleted before it could be read (a permanent fate of
+    that version, not a storage outage)."""
 
 
 def _credential(conn: StorageConnection) -> Any:
@@ -91,10 +96,13 @@ def download_blob(settings: Settings, container: str, blob_name: str, etag: str,
     """Stream a blob to ``dest`` in ranged chunks; returns its size in bytes.
 
     With a non-empty ``etag`` the read is conditional on it, so every chunk comes from the
-    version the event announced; a changed blob raises BlobChangedError.
+    version the event announced. A read that fails as changed (412) or missing (404) is told
+    apart by the blob's current properties, because the answer's status alone does not say:
+    Azurite answers a conditional read of a deleted blob with 412, Azure may answer 404. The
+    blob gone raises BlobDeletedError; another ETag raises BlobChangedError.
     """
     from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceModifiedError
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
     client = blob_service(settings.storage).get_blob_client(container, blob_name)
     kwargs: dict[str, Any] = {"max_concurrency": 1}
@@ -104,10 +112,20 @@ def download_blob(settings: Settings, container: str, blob_name: str, etag: str,
         downloader = client.download_blob(**kwargs)
         with open(dest, "wb") as fh:
             size = downloader.readinto(fh)
-    except ResourceModifiedError:
-        raise BlobChangedError(
-            f"blob {container}/{blob_name}: changed since event (ETag {etag} no longer current)"
-        ) from None
+    except (ResourceModifiedError, ResourceNotFoundError):
+        try:
+            current = canonical_etag(str(client.get_blob_properties().etag))
+        except ResourceNotFoundError:
+            raise BlobDeletedError(
+                f"blob {container}/{blob_name}: source deleted before it was read "
+                f"(ETag {canonical_etag(etag) or 'any'})"
+            ) from None
+        if etag and current != canonical_etag(etag):
+            raise BlobChangedError(
+                f"blob {container}/{blob_name}: changed since event (ETag {etag} no longer "
+                f"current, now {current})"
+            ) from None
+        raise  # the same version still there: whatever failed, it was not the blob's fate
     return int(size)
 
 

@@ -158,6 +158,7 @@ SDK_OPERATIONS = {
 #: targets. The test checks this list against the code both ways (nothing missing, nothing stale).
 APP_CALLS: dict[tuple[str, str], str] = {
     ("storage.download_blob", "download_blob"): "pipelineAccount::blobService::raw",
+    ("storage.download_blob", "get_blob_properties"): "pipelineAccount::blobService::raw",
     ("pipeline.redrive_blob", "get_blob_properties"): "pipelineAccount::blobService::raw",
     ("reconcile.find_unfinished", "list_blobs"): "pipelineAccount::blobService::raw",
     ("health.check_blob", "get_container_properties"): "pipelineAccount::blobService::raw",

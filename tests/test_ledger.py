@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -165,7 +166,33 @@ def test_bad_table_name_names_the_setting(pipeline_env: dict[str, str]) -> None:
 
 
 def test_states_constant() -> None:
-    assert ledger_module.STATES == ("received", "decimated", "converted", "failed", "superseded")
+    assert ledger_module.STATES == (
+        "received", "decimated", "converted", "failed", "superseded", "deleted",
+    )  # fmt: skip
+
+
+def test_source_deleted_version_is_not_redone(ledger: Ledger) -> None:
+    assert _begin(ledger) is True
+    ledger.mark_source_deleted("snorre", BLOB, ETAG, "source deleted before it was read")
+    assert _begin(ledger) is False  # a redelivery of a vanished blob: nothing to retry
+    row = ledger.get("snorre", BLOB, ETAG)
+    assert row is not None and row["state"] == "deleted" and "source deleted" in row["reason"]
+    assert [r["blob"] for r in ledger.query(state="deleted")] == [BLOB]
+
+
+def test_failed_row_keeps_its_input_within_the_table_limit(ledger: Ledger) -> None:
+    assert _begin(ledger) is True
+    event = {"id": "evt-1", "subject": BLOB, "data": {"eTag": ETAG}}
+    ledger.mark_failed("snorre", BLOB, ETAG, stage="decimate", reason="share full", event=event)
+    row = ledger.get("snorre", BLOB, ETAG)
+    assert row is not None and row["state"] == "failed" and row["event"]
+    assert json.loads(row["event"]) == event
+    # Past a String property's 64 KiB (32 K UTF-16 characters) the input is dropped, not the
+    # failure: the row is still marked (Azurite enforces the limit as Azure does).
+    huge = "x" * (ledger_module.MAX_INPUT_CHARS + 1)
+    ledger.mark_failed("snorre", BLOB, ETAG, stage="convert", reason="share full", message=huge)
+    row = ledger.get("snorre", BLOB, ETAG)
+    assert row is not None and row["stage"] == "convert" and row["message"] == ""
 
 
 def test_superseded_version_is_not_redone(ledger: Ledger) -> None:
