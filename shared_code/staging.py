@@ -51,13 +51,15 @@ STALE_SECONDS = 10 * HEARTBEAT_SECONDS
 
 
 @contextmanager
-def keep_alive(path: Path, interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
-    """Touch ``path`` (file or directory) every ``interval`` seconds while the block runs, so
-    that :func:`sweep_orphans` never takes it for a dead worker's leftover."""
+def keep_alive(path: Path, interval: float | None = None) -> Iterator[None]:
+    """Touch ``path`` (file or directory) every ``interval`` seconds (default:
+    :data:`HEARTBEAT_SECONDS` as it is when called) while the block runs, so that
+    :func:`sweep_orphans` never takes it for a dead worker's leftover."""
+    period = HEARTBEAT_SECONDS if interval is None else interval
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(interval):
+        while not stop.wait(period):
             try:
                 os.utime(path)
             except FileNotFoundError:
@@ -89,21 +91,23 @@ def last_touched(entry: Path) -> float:
 
 
 def sweep_orphans(
-    share_root: Path, now: float | None = None, stale_seconds: float = STALE_SECONDS
+    share_root: Path, now: float | None = None, stale_seconds: float | None = None
 ) -> list[str]:
     """Remove the top-level entries of ``<share_root>/staging/`` not touched for
-    ``stale_seconds`` (s) before ``now`` (epoch s; default: now). Returns their share-relative
+    ``stale_seconds`` (s; default :data:`STALE_SECONDS`) before ``now`` (epoch s; default:
+    now). Returns their share-relative
     POSIX paths. Nothing outside ``staging/`` is looked at; symbolic links are neither
     followed nor removed (no writer makes them). An entry that vanishes or cannot be removed
     is skipped."""
     now_s = time.time() if now is None else float(now)
+    stale_s = STALE_SECONDS if stale_seconds is None else stale_seconds
     staging = Path(share_root) / STAGING
     if not staging.is_dir() or staging.is_symlink():
         return []
     removed: list[str] = []
     for entry in sorted(staging.iterdir()):
         try:
-            if entry.is_symlink() or now_s - last_touched(entry) < stale_seconds:
+            if entry.is_symlink() or now_s - last_touched(entry) < stale_s:
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry)
@@ -116,5 +120,5 @@ def sweep_orphans(
             continue
         removed.append(f"{STAGING}/{entry.name}")
     if removed:
-        log.info("removed %d staging orphans untouched for %s s", len(removed), stale_seconds)
+        log.info("removed %d staging orphans untouched for %s s", len(removed), stale_s)
     return removed
