@@ -198,3 +198,24 @@ def test_reconcile_run_removes_a_sigkilled_writers_part(
     assert alive.poll() is None and alive_tmp.exists()
     for rel in (*live, *_OUTSIDE):
         assert (share / rel).exists(), rel
+
+
+def test_decompression_spool_kept_alive_while_read(
+    share: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from shared_code.formats import compression
+
+    monkeypatch.setattr(staging, "HEARTBEAT_SECONDS", HEARTBEAT)
+    packed = tmp_path / "raw.gz"
+    packed.write_bytes(gzip.compress(b"payload" * 1000))
+    with compression.decompressed(packed, "snorre/raw.gz", share / "staging") as (spool, kind):
+        assert kind == "gzip" and spool.parent == share / "staging"
+        # As if the reader had been busy with it for an hour without writing:
+        old = time.time() - 3600
+        os.utime(spool, (old, old))
+        time.sleep(3 * HEARTBEAT)
+        assert time.time() - spool.stat().st_mtime < 2 * HEARTBEAT  # the heartbeat touched it
+        assert staging.sweep_orphans(share, stale_seconds=STALE) == []
+    assert not spool.exists()
