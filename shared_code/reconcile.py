@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 #: reconciled long ago, and the listing of a years-old container must stay bounded.
 DEFAULT_LOOKBACK_HOURS = 7 * 24.0
 
-#: Poison messages :func:`poison_messages` lists at most (one peek; the queue service's limit).
+#: Poison messages :func:`poison_messages` lists at most: one Peek Messages call returns up to
+#: 32 (https://learn.microsoft.com/rest/api/storageservices/peek-messages, ``numofmessages``).
 MAX_POISON_LISTED = 32
 
 #: Re-drives per run at most (the rest waits for the next run), so that a run stays well inside
