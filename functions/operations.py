@@ -65,8 +65,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 def status(req: func.HttpRequest) -> func.HttpResponse:
     """Ledger query: ``?field=&state=&since=&until=``; JSON with per-field/state counts and the
     matching rows (newest last, at most MAX_STATUS_ROWS), and ``vm``: the SeisComP VM's
-    provisioning health as it last published it (shared_code.vm_health)."""
+    provisioning health as it last published it (shared_code.vm_health); ``poison``: the
+    convert poison queue's messages, each ``resolved`` once its blob version was converted."""
     from shared_code.ledger import STATES, Ledger
+    from shared_code.reconcile import poison_messages
     from shared_code.vm_health import read_vm_health
 
     field = (req.params.get("field") or "").strip().lower() or None
@@ -93,6 +95,7 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
             "truncated": len(rows) > MAX_STATUS_ROWS,
             "rows": rows[-MAX_STATUS_ROWS:],
             "vm": read_vm_health(settings),
+            "poison": poison_messages(settings, ledger),
         }
     )
 

@@ -50,6 +50,7 @@ from shared_code.stages import (
     convert_file,
     decimate_file,
 )
+from shared_code.staging import keep_alive
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,10 @@ def handle_blob_created(
             # The blob is spooled to the share, not to the instance's small local disk and
             # never into memory: a multi-GB file is then read in bounded chunks.
             spool_dir = settings.share_root / STAGING
-            with tempfile.TemporaryDirectory(prefix="spool-", dir=spool_dir) as tmp:
+            with (
+                tempfile.TemporaryDirectory(prefix="spool-", dir=spool_dir) as tmp,
+                keep_alive(Path(tmp)),  # never taken for an orphan while it runs
+            ):
                 local = Path(tmp) / "raw"
                 try:
                     download_blob(settings, event.container, event.blob_name, event.etag, local)

@@ -1,4 +1,6 @@
-"""Reconciliation: find raw blobs the pipeline never finished, and the poison queue's depth.
+"""Reconciliation: find raw blobs the pipeline never finished, remove killed workers' staging
+orphans (:func:`shared_code.staging.sweep_orphans`), and report the poison queue (its depth;
+which of its messages name blob versions since converted, i.e. are resolved).
 
 Covers what Event Grid and the host cannot: a delivery that was lost, a decimate that crashed or
 timed out after claiming a file, a convert message that vanished. A raw blob is *unfinished*
@@ -27,6 +29,7 @@ from shared_code.ledger import (
     row_key,
 )
 from shared_code.share_layout import BlobNameError, parse_blob_name
+from shared_code.staging import sweep_orphans
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -39,6 +42,10 @@ log = logging.getLogger(__name__)
 #: Raw blobs last modified longer ago than this (hours) are not looked at: they were
 #: reconciled long ago, and the listing of a years-old container must stay bounded.
 DEFAULT_LOOKBACK_HOURS = 7 * 24.0
+
+#: Poison messages :func:`poison_messages` lists at most: one Peek Messages call returns up to
+#: 32 (https://learn.microsoft.com/rest/api/storageservices/peek-messages, ``numofmessages``).
+MAX_POISON_LISTED = 32
 
 #: Re-drives per run at most (the rest waits for the next run), so that a run stays well inside
 #: the function timeout even after an outage left thousands of files behind.
@@ -66,6 +73,7 @@ class ReconcileReport:
     errors: dict[str, str] = field(default_factory=dict)
     deferred: int = 0
     poison_depth: int = 0
+    orphans_removed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +82,7 @@ class ReconcileReport:
             "errors": self.errors,
             "deferred": self.deferred,
             "poison_depth": self.poison_depth,
+            "orphans_removed": len(self.orphans_removed),
         }
 
 
@@ -169,6 +178,52 @@ def poison_queue_depth(queues: QueueServiceClient, queue_name: str) -> int:
     return int(props.approximate_message_count or 0)
 
 
+def poison_messages(settings: Settings, ledger: Ledger) -> list[dict[str, Any]]:
+    """The convert poison queue's first :data:`MAX_POISON_LISTED` messages (peeked, left in
+    place), each with the blob version it names and ``resolved``: True when that version's
+    ledger row has since reached ``converted`` (a replay or reconcile recovered the file), so
+    that an operator sees which poison messages still need work. A message that is not a
+    convert request is listed with its ``error`` and never resolved. [] without the queue.
+    """
+    import base64
+    import binascii
+    import contextlib
+
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from shared_code.messages import ConvertRequest
+    from shared_code.storage import queue_service
+
+    # No decode policy: a poison message may be anything, and one bad body must not hide the rest.
+    queue = queue_service(settings.storage).get_queue_client(f"{settings.convert_queue}-poison")
+    try:
+        peeked = queue.peek_messages(max_messages=MAX_POISON_LISTED)
+    except ResourceNotFoundError:
+        return []
+    listed: list[dict[str, Any]] = []
+    for message in peeked:
+        entry: dict[str, Any] = {"id": message.id, "resolved": False}
+        text = str(message.content or "")
+        # The host's queue trigger reads (and the pipeline writes) base64 bodies; a body that is
+        # not base64 is parsed as it is.
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        try:
+            request = ConvertRequest.from_json(text)
+        except Exception as exc:
+            entry["error"] = telemetry.scrub(f"{type(exc).__name__}: {exc}")[:300]
+            listed.append(entry)
+            continue
+        row = ledger.get(request.field, request.source.name, request.source.etag)
+        state = str(row.get("state")) if row else "missing"
+        entry.update(
+            field=request.field, blob=request.source.name, etag=request.source.etag,
+            ledger_state=state, resolved=state == CONVERTED,
+        )  # fmt: skip
+        listed.append(entry)
+    return listed
+
+
 def run_reconcile(
     settings: Settings,
     redrive: Callable[[Settings, str], object],
@@ -179,10 +234,13 @@ def run_reconcile(
 ) -> ReconcileReport:
     """One reconciliation run: find unfinished blobs, ``redrive(settings, blob_name)`` each
     (at most ``max_redrives``; one failure does not stop the others), report the poison
-    queue depth as the ``PoisonQueueDepth`` metric. For the timer and the CLI."""
+    queue depth as the ``PoisonQueueDepth`` metric, remove the share's staging orphans. For the
+    timer and the CLI."""
     from shared_code.storage import blob_service, queue_service
 
     report = ReconcileReport()
+    # First, so that a crash later in the run does not keep a dead worker's spool for another.
+    report.orphans_removed = sweep_orphans(settings.share_root)
     container = blob_service(settings.storage).get_container_client(settings.raw_container)
     ledger = Ledger.from_settings(settings)
     report.unfinished = find_unfinished(
@@ -210,8 +268,9 @@ def run_reconcile(
         telemetry.POISON_QUEUE_DEPTH, report.poison_depth, queue=f"{settings.convert_queue}-poison"
     )
     log.info(
-        "reconcile: %d unfinished, %d re-driven, %d failed, %d deferred; poison queue %d",
+        "reconcile: %d unfinished, %d re-driven, %d failed, %d deferred; poison queue %d; "
+        "%d staging orphans removed",
         len(report.unfinished), len(report.redriven), len(report.errors), report.deferred,
-        report.poison_depth,
+        report.poison_depth, len(report.orphans_removed),
     )  # fmt: skip
     return report

@@ -1,8 +1,9 @@
 """Retention: delete old decimated and MiniSEED files, and their seam state, from the share.
 
 ``decimated/``, ``mseed/`` and ``state/`` (seam edges and claims, useless once the files
-they join are gone) lose files older than RETENTION_DAYS; ``staging/`` loses leftovers of
-crashed writes and blob spools after :data:`STAGING_MAX_AGE_DAYS`. Never ``failed/`` (an
+they join are gone) lose files older than RETENTION_DAYS; ``staging/`` loses the leftovers of
+killed workers (items no live writer touched for :data:`shared_code.staging.STALE_SECONDS`,
+see :func:`shared_code.staging.sweep_orphans`). Never ``failed/`` (an
 operator's replay queue), and never raw blobs (the pipeline never deletes or modifies those).
 A file's age is its modification time, i.e. when the pipeline wrote it onto the share.
 """
@@ -17,16 +18,13 @@ from datetime import datetime
 from pathlib import Path
 
 from shared_code import telemetry
-from shared_code.share_layout import DECIMATED, MSEED, STAGING, STATE
+from shared_code.share_layout import DECIMATED, MSEED, STATE
+from shared_code.staging import STAGING, sweep_orphans
 
 log = logging.getLogger(__name__)
 
-#: The only top-level share folders retention may delete from.
-PURGED_TOPS = (DECIMATED, MSEED, STATE, STAGING)
-
-#: Days after which a file in ``staging/`` is a leftover: atomic writes and blob spools live
-#: there for the length of one invocation (at most the function timeout, 10 minutes).
-STAGING_MAX_AGE_DAYS = 1.0
+#: The top-level share folders retention deletes old files from (besides staging/'s orphans).
+PURGED_TOPS = (DECIMATED, MSEED, STATE)
 
 #: Seconds an empty directory must be left alone before removal, unless this run emptied it:
 #: a writer may have just created it and be about to rename its file in.
@@ -37,9 +35,9 @@ def purge(
     share_root: Path, older_than_days: float, now: float | datetime | None = None
 ) -> list[str]:
     """Delete files under ``decimated/``, ``mseed/`` and ``state/`` last modified more than
-    ``older_than_days`` days before ``now`` (epoch seconds or datetime; default: now), files
-    in ``staging/`` older than :data:`STAGING_MAX_AGE_DAYS`, and the directories that leaves
-    empty. Returns the removed files' share-relative POSIX paths.
+    ``older_than_days`` days before ``now`` (epoch seconds or datetime; default: now), and the
+    directories that leaves empty; and the orphans in ``staging/`` (:func:`sweep_orphans`).
+    Returns the removed files' (and staging items') share-relative POSIX paths.
 
     Symbolic links are neither followed nor removed. A file that vanishes or cannot be removed
     is logged and skipped, so one bad file does not stop the run.
@@ -53,10 +51,11 @@ def purge(
     else:
         now_s = float(now)
     root = Path(share_root)
-    removed: list[str] = []
+    removed = sweep_orphans(root, now_s)
+    if removed:
+        telemetry.track_metric(telemetry.RETENTION_FILES_REMOVED, len(removed), top=STAGING)
     for top in PURGED_TOPS:
-        days = min(older_than_days, STAGING_MAX_AGE_DAYS) if top == STAGING else older_than_days
-        cutoff = now_s - days * 86400.0
+        cutoff = now_s - older_than_days * 86400.0
         top_dir = root / top
         if not top_dir.is_dir() or top_dir.is_symlink():
             continue

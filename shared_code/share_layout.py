@@ -46,12 +46,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, cast
 
+from shared_code.staging import STAGING, keep_alive
 from shared_code.writeback import EarlyWriteback
 
 DECIMATED = "decimated"
 MSEED = "mseed"
 FAILED = "failed"
-STAGING = "staging"
 STATE = "state"
 TOP_LEVEL = (DECIMATED, MSEED, FAILED, STAGING, STATE)
 
@@ -403,7 +403,8 @@ def atomic_writer(share_root: Path, relative: str) -> Iterator[tuple[Path, Binar
     staging_dir.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir / f"{uuid.uuid4().hex}{target.suffix}.part"
     try:
-        with open(tmp, "wb") as raw, EarlyWriteback(raw) as fh:
+        # keep_alive: a long write is never taken for a dead worker's orphan (shared_code.staging).
+        with open(tmp, "wb") as raw, keep_alive(tmp), EarlyWriteback(raw) as fh:
             # An io.BufferedIOBase, which is what library writers accept as an open file.
             yield tmp, cast(BinaryIO, fh)
             fh.sync()

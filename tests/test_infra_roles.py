@@ -119,6 +119,7 @@ REST_PERMISSIONS: dict[str, list[set[str]]] = {
     ],
     "Update Message": [{"queueServices/queues/messages/write"}],
     "Get Queue Metadata": [{"queueServices/queues/read"}],
+    "Peek Messages": [{"queueServices/queues/messages/read"}],
     "Create Table": [{"tableServices/tables/write"}],
     "Query Entities": [{"tableServices/tables/entities/read"}],
     "Insert Entity": [
@@ -144,6 +145,7 @@ SDK_OPERATIONS = {
     "get_container_properties": "Get Container Properties",
     "send_message": "Put Message",
     "get_queue_properties": "Get Queue Metadata",
+    "peek_messages": "Peek Messages",
     "create_table": "Create Table",
     "create_entity": "Insert Entity",
     "get_entity": "Query Entities",
@@ -169,6 +171,7 @@ APP_CALLS: dict[tuple[str, str], str] = {
     ("reconcile.poison_queue_depth", "get_queue_properties"): (
         "pipelineAccount::queueService::convertPoison"
     ),
+    ("reconcile.poison_messages", "peek_messages"): "pipelineAccount::queueService::convertPoison",
     ("ledger.Ledger.begin", "create_entity"): "pipelineAccount::tableService::ledger",
     ("ledger.Ledger.begin", "get_entity"): "pipelineAccount::tableService::ledger",
     ("ledger.Ledger.begin", "update_entity"): "pipelineAccount::tableService::ledger",

@@ -175,3 +175,53 @@ def test_parse_since() -> None:
     assert parse_since("") is None
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_since("soon")
+
+
+@pytest.mark.azurite
+def test_status_shows_poison_messages_resolved_once_their_blob_converted(
+    env: dict[str, str],
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    from shared_code.messages import ConvertRequest, SourceBlob
+    from shared_code.storage import queue_client
+
+    settings = load_settings(env)
+    conn = env["PIPELINE_STORAGE"]
+    raw = BlobServiceClient.from_connection_string(conn).create_container(env["RAW_CONTAINER"])
+    # Real ETags as the SDK reports them (quoted); the ledger and the message hold them canonical.
+    etags = {}
+    for name in ("snorre/recovered.segy", "snorre/stuck.segy"):
+        etags[name] = str(raw.upload_blob(name, b"raw").get_blob_properties().etag)
+    # The host moves a message to <queue>-poison unchanged: base64, as the pipeline wrote it.
+    poison = queue_client(settings.storage, f"{env['CONVERT_QUEUE']}-poison")
+    poison.create_queue()
+    for name, etag in etags.items():
+        source = SourceBlob(
+            url=f"{raw.url}/{name}", container=env["RAW_CONTAINER"], name=name, etag=etag,
+            event_id=f"e-{name}", event_time="",
+        )  # fmt: skip
+        request = ConvertRequest(
+            field="snorre", decimated_path=f"decimated/{name}", file_type="SEGY",
+            sampling_rate_hz=250.0, integer_counts=False, source=source,
+        )  # fmt: skip
+        poison.send_message(request.to_json())
+    poison.send_message("not a convert request")
+    ledger = Ledger.from_settings(settings)
+    for name, etag in etags.items():
+        ledger.begin("snorre", name, etag, event_id=f"e-{name}", event_time="")
+        ledger.mark_decimated("snorre", name, etag, f"decimated/{name}")
+    # Later recovered (a replay converted it); the other one still waits for an operator.
+    ledger.mark_converted("snorre", "snorre/recovered.segy", etags["snorre/recovered.segy"], [])
+
+    body = json.loads(_call("status", _request("status")).get_body())
+
+    by_blob = {entry.get("blob"): entry for entry in body["poison"]}
+    assert len(body["poison"]) == 3
+    assert by_blob["snorre/recovered.segy"]["resolved"] is True
+    assert by_blob["snorre/recovered.segy"]["ledger_state"] == "converted"
+    assert by_blob["snorre/stuck.segy"]["resolved"] is False
+    assert by_blob["snorre/stuck.segy"]["ledger_state"] == "decimated"
+    assert by_blob["snorre/stuck.segy"]["etag"] == etags["snorre/stuck.segy"].strip('"')
+    garbage = by_blob[None]
+    assert garbage["resolved"] is False and "not JSON" in garbage["error"]

@@ -34,7 +34,7 @@ def test_removes_only_old_outputs(share: Path, caplog: pytest.LogCaptureFixture)
     young = ["decimated/snorre/2024/03/01/c.segy", "mseed/snorre/2024/03/01/c.mseed"]
     untouchable = ["failed/2024-01-01/decimate-x.json"]
     old += ["state/seams/snorre/abc/123/head.npy", "staging/crashed.part"]
-    _file(share, "staging/in-flight.part", 0.01, now)
+    _file(share, "staging/in-flight.part", 60 / 86400, now)  # a live writer touched it 60 s ago
     young += ["staging/in-flight.part", "state/seams/snorre/abc/456/head.npy"]
     for rel in old:
         _file(share, rel, 40, now)

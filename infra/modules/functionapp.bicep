@@ -281,7 +281,8 @@ resource convertQueueContributor 'Microsoft.Authorization/roleAssignments@2022-0
 
 // Poison queue: the host adds a message after maxDequeueCount failures (WebJobs
 // QueueProcessor.CopyMessageToPoisonQueueAsync sends first and creates the queue only on
-// QueueNotFound; it is declared in storage.bicep); reconcile and status read its length.
+// QueueNotFound; it is declared in storage.bicep); reconcile and status read its length,
+// status peeks its messages (Peek Messages: messages/read, in Queue Data Reader).
 // Nothing in the app receives or deletes poison messages.
 resource poisonQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(pipelineAccount::queueService::convertPoison.id, site.id, roles.queueDataReader)

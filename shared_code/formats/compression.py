@@ -65,6 +65,7 @@ from typing import IO, BinaryIO
 from shared_code.formats import archives
 from shared_code.formats.errors import FormatError
 from shared_code.formats.xz import MEMLIMIT_BYTES, XzReader
+from shared_code.staging import keep_alive
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,9 @@ def _spool(spool_dir: Path) -> Iterator[Path]:
     os.close(fd)
     spool = Path(tmp)
     try:
-        yield spool
+        # Touched while in use, so a sweep of staging/ never takes it for an orphan.
+        with keep_alive(spool):
+            yield spool
     finally:
         spool.unlink(missing_ok=True)
 
