@@ -20,6 +20,7 @@ import numpy as np
 import obspy
 import pytest
 
+from scripts.survey_obspy_testdata import fields_toml as _fields_toml
 from shared_code.decimation_job import SNAP_DRIFT_FRACTION, snap_rate
 from shared_code.dsp import design
 from shared_code.fields import FieldConfig, parse_fields
@@ -28,7 +29,7 @@ from shared_code.share_layout import ensure_layout
 from shared_code.stages import PERMANENT_ERRORS, convert_file, decimate_file
 from shared_code.waveforms import exact_rate
 from tests.numeric_bounds import error_bound
-from tests.test_real_world_inputs import OBSPY, _fields_toml, _run
+from tests.test_real_world_inputs import OBSPY, _run
 
 NS = 1_000_000_000
 GSE1 = OBSPY / "io/gse2/tests/data/loc_STAU20031119011659.z"  # 124.9999924 Hz, 3000 samples

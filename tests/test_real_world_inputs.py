@@ -24,7 +24,6 @@ come). What is asserted, against ObsPy's own reading of the input:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -38,6 +37,7 @@ import numpy as np
 import obspy
 import pytest
 
+from scripts.survey_obspy_testdata import fields_toml as _fields_toml
 from shared_code.fields import FieldConfig, FieldRegistry, parse_fields
 from shared_code.messages import SourceBlob
 from shared_code.seam_sweep import sweep
@@ -48,67 +48,6 @@ from tests import formats_helpers as fh
 
 OBSPY = Path(obspy.__file__).parent
 TARGET_HZ = 20.0
-#: Every orientation code a header may end in has a sensor, so a header's own component is
-#: used wherever it is one.
-_SENSORS = "{ " + ", ".join(f'{c} = "short-period"' for c in "ZNE123HUVW") + " }"
-
-
-def _fields_toml(target_hz: float, stream: obspy.Stream | None = None) -> str:
-    """Two fields: ids from the trace headers, and ids from the trace positions.
-
-    The header field lists the stations and locations of ``stream`` (the input as ObsPy
-    reads it), as an operator configures a field for its stations; codes that are not SEED
-    codes (CSS's ``TESTbe``, KNET's ``AKT013``) are mapped with ``station_map``. Traces
-    without codes fall back to numbered stations.
-    """
-    stations: dict[str, None] = {"STA": None}
-    station_map: dict[str, str] = {}
-    locations: dict[str, None] = {}
-    networks: dict[str, set[str]] = defaultdict(set)
-    for tr in stream or []:
-        networks[tr.stats.station.strip()].add(tr.stats.network.strip())
-    for tr in stream or []:
-        code = tr.stats.station.strip()
-        if len(networks[code]) > 1:  # one code under two networks: one station each
-            station_map.setdefault(f"{tr.stats.network.strip()}.{code}", f"M{len(station_map)}")
-        elif code and code.isascii() and re.fullmatch(r"[A-Z0-9]{1,5}", code.upper()):
-            stations[code.upper()] = None
-        elif code and code not in station_map:
-            station_map[code] = f"M{len(station_map)}"
-        location = tr.stats.location.strip().upper()
-        if location and location != "00" and re.fullmatch(r"[A-Z0-9]{1,2}", location):
-            locations[location] = None
-    stations.update(dict.fromkeys(station_map.values()))
-    mapped = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}" for k, v in station_map.items())
-    return f"""
-[fields.hdr]
-network = "XH"
-target_rate_hz = {target_hz}
-location = "00"
-station_source = "header"
-stations = [{", ".join(_toml_string(st) for st in stations)}]
-locations = [{", ".join(_toml_string(loc) for loc in locations)}]
-station_map = {{ {mapped} }}
-station_prefix = ""
-station_count = 99999
-components = ["Z", "N", "E"]
-sensors = {_SENSORS}
-
-[fields.idx]
-network = "XI"
-target_rate_hz = {target_hz}
-location = "00"
-station_source = "index"
-station_prefix = ""
-station_count = 99999
-components = ["Z", "N", "E"]
-sensors = {_SENSORS}
-"""
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's)."""
-    return json.dumps(text)
 
 
 @dataclass(frozen=True)
